@@ -217,8 +217,7 @@ class RoundData:
     @property
     def arm_index(self) -> np.ndarray:
         """Arm of each visitor as an integer in 0..K-1 (0 = control), shape (n,)."""
-        lookup = {name: i for i, name in enumerate(self.arms)}
-        return self.frame[self.arm_column].map(lookup).to_numpy(dtype=np.int32)
+        return _arm_codes(self.frame[self.arm_column], self.arms)
 
     @property
     def y(self) -> np.ndarray:
@@ -400,6 +399,11 @@ def read_round(path: str | Path, **kwargs) -> RoundData:
 
 
 # ------------------------------------------------------------------ validators
+def _arm_codes(values: pd.Series, arms: tuple[str, ...]) -> np.ndarray:
+    """Arm index (0 = control) of each row; arms already validated."""
+    return pd.Categorical(values.astype(str), categories=list(arms)).codes.astype(np.int32)
+
+
 def _validate_arm_names(arms: Sequence[str], control: str | None) -> tuple[str, ...]:
     if isinstance(arms, str) or not isinstance(arms, Sequence):
         raise DataValidationError(f"arms must be a sequence of arm names, got {arms!r}")
@@ -523,16 +527,16 @@ def _validate_covariate_values(
 def _validate_arm_column(
     frame: pd.DataFrame, arm: str, arms: tuple[str, ...], require_all: bool
 ) -> None:
-    values = frame[arm].astype(str)
     if frame[arm].isna().any():
         raise DataValidationError(f"arm column {arm!r} has missing values")
-    unknown = sorted(set(values) - set(arms))
+    present = {str(v) for v in frame[arm].unique()}
+    unknown = sorted(present - set(arms))
     if unknown:
         raise DataValidationError(
             f"arm column {arm!r} has unknown arms {unknown}; expected only {list(arms)}"
         )
     if require_all:
-        absent = [a for a in arms if a not in set(values)]
+        absent = [a for a in arms if a not in present]
         if absent:
             raise DataValidationError(
                 f"arm column {arm!r} has no visitors for arms {absent}; every arm in "
@@ -585,8 +589,7 @@ def _validate_propensities(frame: pd.DataFrame, arm: str, arms: tuple[str, ...])
             f"propensity columns {expected} must sum to 1 per row (tolerance "
             f"{PROPENSITY_SUM_TOLERANCE:g}); row {i} sums to {sums[i]:.6g}"
         )
-    lookup = {name: j for j, name in enumerate(arms)}
-    received = frame[arm].astype(str).map(lookup).to_numpy()
+    received = _arm_codes(frame[arm], arms)
     own = values[np.arange(len(values)), received]
     if np.any(own <= 0):
         i = int(np.argmax(own <= 0))
