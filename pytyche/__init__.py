@@ -5,7 +5,7 @@ The public API, and nothing else, is imported here. Subpackages: ``pytyche.gener
 ``pytyche.classic`` (the classic experimentation toolkit).
 """
 
-from pytyche import classic, experiment, generators
+from pytyche import experiment, generators
 from pytyche._version import __version__
 from pytyche.contracts import ClaimLevel, Metric, MetricFamily, UncalibratedWarning
 from pytyche.data import DataValidationError, RoundData, concat_rounds, read_round
@@ -29,6 +29,16 @@ from pytyche.generators import (
     simulated_experiment_generator,
 )
 from pytyche.setup_check import SetupReport, check_setup
+
+
+def __getattr__(name: str):
+    # The classic toolkit (statsmodels, scikit-learn) loads on first use of pytyche.classic.
+    if name == "classic":
+        import pytyche.classic
+
+        return pytyche.classic
+    raise AttributeError(f"module 'pytyche' has no attribute {name!r}")
+
 
 __all__ = [
     "TEMPLATES",
