@@ -1,8 +1,10 @@
 """pytyche: calibrated, adaptive, multi-round A/B experiments.
 
 The public API, and nothing else, is imported here. Subpackages: ``pytyche.generators``
-(scenarios and real-data generators), ``pytyche.experiment`` (schedules, cells, plans),
-``pytyche.classic`` (the classic experimentation toolkit).
+(scenarios and real-data generators), ``pytyche.experiment`` (the sequential loop),
+``pytyche.analysis`` (segments and decisions), ``pytyche.sbc`` and ``pytyche.calibration``
+(simulation-based calibration), ``pytyche.viz`` (plots) and ``pytyche.classic`` (the classic
+experimentation toolkit); the last five load on first use.
 """
 
 from pytyche import experiment, generators
@@ -30,16 +32,6 @@ from pytyche.generators import (
 )
 from pytyche.setup_check import SetupReport, check_setup
 
-
-def __getattr__(name: str):
-    # The classic toolkit (statsmodels, scikit-learn) loads on first use of pytyche.classic.
-    if name == "classic":
-        import pytyche.classic
-
-        return pytyche.classic
-    raise AttributeError(f"module 'pytyche' has no attribute {name!r}")
-
-
 __all__ = [
     "TEMPLATES",
     "ArmForRule",
@@ -59,6 +51,8 @@ __all__ = [
     "SetupReport",
     "UncalibratedWarning",
     "__version__",
+    "analysis",
+    "calibration",
     "check_setup",
     "classic",
     "cold_start_plan",
@@ -69,5 +63,18 @@ __all__ = [
     "parquet_generator",
     "read_round",
     "register_template",
+    "sbc",
     "simulated_experiment_generator",
+    "viz",
 ]
+
+_LAZY_SUBPACKAGES = ("analysis", "calibration", "classic", "sbc", "viz")
+
+
+def __getattr__(name: str):
+    # Heavier subpackages (statsmodels, scikit-learn, matplotlib) load on first use.
+    if name in _LAZY_SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"pytyche.{name}")
+    raise AttributeError(f"module 'pytyche' has no attribute {name!r}")

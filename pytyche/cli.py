@@ -6,6 +6,8 @@ Subcommands
     Print the setup report (versions, JAX devices, calibration artifacts).
 ``pytyche demo [--out DIR] [--n N] [--seed S]``
     The main job run by ``make demo``: a small simulated adaptive experiment on CPU.
+``pytyche sbc run SPEC`` / ``sbc report RESULT`` / ``sbc fit-calibration RESULT --out F``
+    Simulation-based calibration sweeps and calibration artifacts (:mod:`pytyche.sbc.cli`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--n", type=_positive_int, default=5_000, help="visitors in round 1")
     demo.add_argument("--seed", type=int, default=42, help="random seed")
     demo.set_defaults(handler=_cmd_demo)
+
+    from pytyche.sbc.cli import add_sbc_subcommands
+
+    add_sbc_subcommands(sub)
     return parser
 
 
