@@ -20,8 +20,12 @@ from pytyche.experiment import (
     FixedSchedule,
     GeometricSchedule,
     NextRoundPlan,
+    Round,
     Schedule,
+    SequentialExperiment,
     cold_start_plan,
+    load_experiment,
+    sequential_experiment,
 )
 from pytyche.generators import (
     TEMPLATES,
@@ -30,11 +34,14 @@ from pytyche.generators import (
     register_template,
     simulated_experiment_generator,
 )
+from pytyche.inference import BCFConfig, fit
+from pytyche.posterior import Posterior
 from pytyche.setup_check import SetupReport, check_setup
 
 __all__ = [
     "TEMPLATES",
     "ArmForRule",
+    "BCFConfig",
     "Cell",
     "ClaimLevel",
     "Control",
@@ -46,8 +53,11 @@ __all__ = [
     "Metric",
     "MetricFamily",
     "NextRoundPlan",
+    "Posterior",
+    "Round",
     "RoundData",
     "Schedule",
+    "SequentialExperiment",
     "SetupReport",
     "UncalibratedWarning",
     "__version__",
@@ -59,11 +69,14 @@ __all__ = [
     "concat_rounds",
     "dataframe_generator",
     "experiment",
+    "fit",
     "generators",
+    "load_experiment",
     "parquet_generator",
     "read_round",
     "register_template",
     "sbc",
+    "sequential_experiment",
     "simulated_experiment_generator",
     "viz",
 ]

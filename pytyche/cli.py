@@ -6,6 +6,9 @@ Subcommands
     Print the setup report (versions, JAX devices, calibration artifacts).
 ``pytyche demo [--out DIR] [--n N] [--seed S]``
     The main job run by ``make demo``: a small simulated adaptive experiment on CPU.
+``pytyche rehearse ...`` / ``pytyche round ...``
+    A simulated dress rehearsal; ingest one real round and write the next plan
+    (:mod:`pytyche.experiment.commands`).
 ``pytyche sbc run SPEC`` / ``sbc report RESULT`` / ``sbc fit-calibration RESULT --out F``
     Simulation-based calibration sweeps and calibration artifacts (:mod:`pytyche.sbc.cli`).
 """
@@ -47,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run a small simulated adaptive experiment on CPU")
     demo.add_argument("--out", default="out", help="directory for the demo's outputs")
-    demo.add_argument("--n", type=_positive_int, default=5_000, help="visitors in round 1")
+    demo.add_argument("--n", type=_positive_int, default=2_000, help="visitors in round 1")
     demo.add_argument("--seed", type=int, default=42, help="random seed")
     demo.set_defaults(handler=_cmd_demo)
 
+    from pytyche.experiment.commands import add_experiment_subcommands
     from pytyche.sbc.cli import add_sbc_subcommands
 
+    add_experiment_subcommands(sub)
     add_sbc_subcommands(sub)
     return parser
 

@@ -1,0 +1,181 @@
+"""Benchmark: seconds per MCMC iteration of the joint hurdle BCF vs bartz and StochTree BCF.
+
+Our kernel's iteration is timed directly (a jitted `BCFKernel.sample` step, after one
+compiling call). Peers run whole samplers, so their per-iteration time is the slope
+``(t(N₂) − t(N₁)) / (N₂ − N₁)`` between two run lengths, which removes set-up and compile.
+Peers get the same data with a binary treatment (any active arm vs control), StochTree also
+the one-hot treatment over the two active arms.
+Writes ``experiments/results/bench_bcf_<backend>_<date>.json``.
+
+Run::
+
+    .venv/bin/python experiments/bench_bcf.py --sizes 10000 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+import pytyche
+from pytyche.data import RoundData
+from pytyche.inference import BCFConfig, BCFKernel
+from pytyche.models import bcf_model, make_problem
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TREE_SETTINGS = ((250, 100), (200, 50))
+
+
+def hurdle_frame(n: int, seed: int = 0) -> pd.DataFrame:
+    """≈ 4.7% conversion, log-normal spend, 4 clusters, K = 3 arms."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, 4, n)
+    x = rng.normal(size=(n, 5)) + cluster[:, None] * 0.5
+    arm = rng.integers(0, 3, n)
+    f_c = norm.ppf(0.047) + 0.2 * x[:, 0] + 0.15 * (arm == cluster % 3)
+    converted = rng.uniform(size=n) < norm.cdf(f_c)
+    spend = np.exp(rng.normal(3.5 + 0.3 * x[:, 1] + 0.1 * (arm == 1), 0.6))
+    frame = pd.DataFrame(x, columns=[f"x{j}" for j in range(5)])
+    return frame.assign(
+        arm=np.array(["control", "a", "b"])[arm], revenue=np.where(converted, spend, 0.0)
+    )
+
+
+def time_ours(data: RoundData, mu_trees: int, tau_trees: int, steps: int) -> dict:
+    config = BCFConfig(num_mu_trees=mu_trees, num_tau_trees=tau_trees)
+    problem = make_problem(data, num_mu_trees=mu_trees, num_tau_trees=tau_trees)
+    kernel = BCFKernel(bcf_model, config)
+    state = kernel.init(jax.random.PRNGKey(0), 10, None, (problem,), {})
+    step = jax.jit(lambda s: kernel.sample(s, (problem,), {}))
+    start = time.perf_counter()
+    state = jax.block_until_ready(step(state))
+    compile_s = time.perf_counter() - start
+    state = jax.block_until_ready(step(state))  # a second call must not recompile
+    start = time.perf_counter()
+    for _ in range(steps):
+        state = step(state)
+    jax.block_until_ready(state)
+    return {"s_per_iter": (time.perf_counter() - start) / steps, "compile_s": compile_s}
+
+
+def time_bartz(frame: pd.DataFrame, mu_trees: int, tau_trees: int, lengths: tuple) -> dict:
+    from bartz.bcf import bcf
+
+    X = frame.filter(like="x").to_numpy(np.float32)
+    y = frame["revenue"].to_numpy(np.float32)
+    z = (frame["arm"] != "control").to_numpy(np.float32)
+    pihat = np.full(len(y), z.mean(), np.float32)
+    times = []
+    # Each length runs twice and only the second run counts: bartz compiles per length.
+    for ndpost in (lengths[0], lengths[0], lengths[1], lengths[1]):
+        start = time.perf_counter()
+        bcf(
+            X,
+            y,
+            z,
+            pihat_train=pihat,
+            num_trees_mu=mu_trees,
+            num_trees_tau=tau_trees,
+            ndpost=ndpost,
+            nskip=0,
+            seed=0,
+        )
+        times.append(time.perf_counter() - start)
+    return {
+        "s_per_iter": (times[3] - times[1]) / (lengths[1] - lengths[0]),
+        "first_run_s": times[0],
+    }
+
+
+def time_stochtree(
+    frame: pd.DataFrame, mu_trees: int, tau_trees: int, lengths: tuple, one_hot: bool
+) -> dict:
+    from stochtree import BCFModel
+
+    X = frame.filter(like="x").to_numpy()
+    y = frame["revenue"].to_numpy()
+    arm = frame["arm"].to_numpy()
+    if one_hot:
+        Z = np.column_stack([arm == "a", arm == "b"]).astype(float)
+        propensity = np.tile(Z.mean(axis=0), (len(y), 1))
+    else:
+        Z = (arm != "control").astype(float)
+        propensity = np.full(len(y), Z.mean())
+    times = []
+    for num_mcmc in lengths:
+        start = time.perf_counter()
+        BCFModel().sample(
+            X,
+            Z,
+            y,
+            propensity_train=propensity,
+            num_gfr=0,
+            num_burnin=0,
+            num_mcmc=num_mcmc,
+            prognostic_forest_params={"num_trees": mu_trees},
+            treatment_effect_forest_params={"num_trees": tau_trees},
+            general_params={"random_seed": 0},
+        )
+        times.append(time.perf_counter() - start)
+    return {"s_per_iter": (times[1] - times[0]) / (lengths[1] - lengths[0])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
+    parser.add_argument("--steps", type=int, default=10, help="timed iterations of ours")
+    parser.add_argument("--no-peers", action="store_true", help="time pytyche only")
+    args = parser.parse_args()
+    rows = []
+    for n in args.sizes:
+        frame = hurdle_frame(n)
+        data = RoundData.from_frame(frame, arms=["control", "a", "b"], family="hurdle")
+        peer_lengths = (4, 12) if n >= 50_000 else (10, 30)
+        for mu_trees, tau_trees in TREE_SETTINGS:
+            row = {"n": n, "mu_trees": mu_trees, "tau_trees": tau_trees}
+            row["pytyche_joint_hurdle_k3"] = time_ours(data, mu_trees, tau_trees, args.steps)
+            if not args.no_peers and (mu_trees, tau_trees) == TREE_SETTINGS[0]:
+                row["bartz_bcf_binary"] = time_bartz(
+                    frame, mu_trees, tau_trees, (20, 60) if n < 50_000 else (10, 40)
+                )
+                row["stochtree_bcf_binary"] = time_stochtree(
+                    frame, mu_trees, tau_trees, peer_lengths, one_hot=False
+                )
+                row["stochtree_bcf_onehot"] = time_stochtree(
+                    frame, mu_trees, tau_trees, peer_lengths, one_hot=True
+                )
+            rows.append(row)
+            ours = row["pytyche_joint_hurdle_k3"]["s_per_iter"]
+            line = f"n={n:>7} trees={mu_trees}+{tau_trees}: pytyche {ours:.4f} s/it"
+            for peer in ("bartz_bcf_binary", "stochtree_bcf_binary", "stochtree_bcf_onehot"):
+                if peer in row:
+                    theirs = row[peer]["s_per_iter"]
+                    line += f" | {peer} {theirs:.4f} s/it (ratio ours/peer {ours / theirs:.2f})"
+            print(line, flush=True)
+    result = {
+        "benchmark": "bcf_iteration_time",
+        "pytyche_version": pytyche.__version__,
+        "jax_backend": jax.default_backend(),
+        "device": str(jax.devices()[0]),
+        "machine": platform.platform(),
+        "date": dt.datetime.now(dt.UTC).isoformat(),
+        "rows": rows,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d_%H%M")
+    path = RESULTS / f"bench_bcf_{jax.default_backend()}_{stamp}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

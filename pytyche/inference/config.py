@@ -1,0 +1,98 @@
+"""`BCFConfig`: the validated settings of a BCF fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pytyche.forest.binning import MAX_CUTPOINTS
+from pytyche.forest.trees import MAX_SUPPORTED_DEPTH
+
+__all__ = ["POOLINGS", "BCFConfig"]
+
+POOLINGS = ("joint", "independent")
+
+
+@dataclass(frozen=True)
+class BCFConfig:
+    """Settings of a joint hurdle BCF fit (defaults of the original pytyche).
+
+    Attributes
+    ----------
+    num_mu_trees, num_tau_trees
+        Trees of the prognostic (μ) and treatment (τ) forests.
+    max_depth
+        Deepest leaf (root has depth 0).
+    alpha_mu, beta_mu, alpha_tau, beta_tau
+        Tree priors ``α (1 + d)^−β`` (BCF: μ 0.95, 2; τ 0.25, 3).
+    min_leaf_count
+        Minimum number of visitors per leaf.
+    max_cuts_mu, max_cuts_tau
+        Quantile cutpoints per covariate (≤ 255) of the μ and τ forests' binnings.
+    num_warmup, num_draws, num_chains
+        MCMC lengths.
+    num_gfr
+        Grow-from-root warm-start sweeps (0: the engine has none yet).
+    pooling
+        ``"joint"``: one tree structure shared by all channels; ``"independent"``:
+        separate forests per channel.
+    num_scalar_mh_steps
+        Random-walk Metropolis steps per iteration for each non-conjugate scalar site.
+    chain_method
+        NumPyro chain method: ``"vectorized"``, ``"sequential"`` or ``"parallel"``.
+    store_forests
+        Keep every kept draw's trees (needed for CATEs at new covariates).
+    """
+
+    num_mu_trees: int = 200
+    num_tau_trees: int = 50
+    max_depth: int = 6
+    alpha_mu: float = 0.95
+    beta_mu: float = 2.0
+    alpha_tau: float = 0.25
+    beta_tau: float = 3.0
+    min_leaf_count: int = 5
+    max_cuts_mu: int = 255
+    max_cuts_tau: int = 100
+    num_warmup: int = 200
+    num_draws: int = 200
+    num_chains: int = 1
+    num_gfr: int = 0
+    pooling: str = "joint"
+    num_scalar_mh_steps: int = 3
+    chain_method: str = "vectorized"
+    store_forests: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("num_mu_trees", "num_tau_trees", "num_draws", "num_chains")
+        for name in positive:
+            _require_int(name, getattr(self, name), 1)
+        for name in ("num_warmup", "num_gfr", "min_leaf_count", "num_scalar_mh_steps"):
+            _require_int(name, getattr(self, name), 0)
+        _require_int("max_depth", self.max_depth, 1)
+        if self.max_depth > MAX_SUPPORTED_DEPTH:
+            raise ValueError(f"max_depth must be ≤ {MAX_SUPPORTED_DEPTH}; got {self.max_depth}")
+        for name in ("max_cuts_mu", "max_cuts_tau"):
+            value = getattr(self, name)
+            _require_int(name, value, 1)
+            if value > MAX_CUTPOINTS:
+                raise ValueError(f"{name} must be in 1..{MAX_CUTPOINTS}; got {value}")
+        for name in ("alpha_mu", "alpha_tau"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1); got {getattr(self, name)}")
+        for name in ("beta_mu", "beta_tau"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be ≥ 0; got {getattr(self, name)}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}; got {self.pooling!r}")
+        if self.chain_method not in ("vectorized", "sequential", "parallel"):
+            raise ValueError(
+                "chain_method must be 'vectorized', 'sequential' or 'parallel'; "
+                f"got {self.chain_method!r}"
+            )
+        if self.num_gfr > 0:
+            raise ValueError("num_gfr must be 0: the forest engine has no grow-from-root yet")
+
+
+def _require_int(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer ≥ {low}; got {value!r}")

@@ -1,0 +1,111 @@
+"""`fit`: the user-facing entry that fits a BCF to experiment data and returns a Posterior."""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+
+import jax
+from numpyro.infer import MCMC
+
+from pytyche.contracts import Metric, MetricFamily
+from pytyche.data import RoundData
+from pytyche.inference.config import BCFConfig
+from pytyche.inference.kernel import BCFKernel
+from pytyche.models.problem import make_problem
+from pytyche.models.registry import DEFAULT_MODEL, get_model
+from pytyche.posterior import Posterior
+
+__all__ = ["LARGE_FIT_VISITORS", "PerformanceWarning", "fit"]
+
+LARGE_FIT_VISITORS = 100_000
+"""From this many visitors a fit on a CPU backend warns (once per process)."""
+
+
+class PerformanceWarning(UserWarning):
+    """A fit is large for the device it runs on."""
+
+
+@functools.cache
+def _warn_large_cpu_fit() -> None:
+    # functools.cache makes this fire once per process, whatever the warnings filters say.
+    warnings.warn(
+        f"fitting a BCF to ≥ {LARGE_FIT_VISITORS:,} visitors on a CPU backend; this runs, "
+        "slowly. Install pytyche[cuda12] and run on a GPU for production-scale fits.",
+        PerformanceWarning,
+        stacklevel=3,
+    )
+
+
+def fit(
+    data: RoundData,
+    *,
+    metric: Metric | str | None = None,
+    family: MetricFamily | str = "auto",
+    config: BCFConfig | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    model: str | Callable = DEFAULT_MODEL,
+) -> Posterior:
+    """Fit a (joint hurdle) Bayesian Causal Forest and return its posterior.
+
+    Parameters
+    ----------
+    data
+        Validated experiment data (control first).
+    metric
+        Default metric of the returned posterior (``revenue_per_visitor``,
+        ``conversion_rate``, ``revenue_per_converter``, ``mean_outcome``); None picks the
+        family's natural one.
+    family
+        ``"auto"`` (the data's family), ``"hurdle"``, ``"binary"`` or ``"continuous"``.
+    config
+        `BCFConfig`; defaults to ``BCFConfig()``.
+    seed
+        Seed of the MCMC; the same seed gives the same draws.
+    progress
+        Show NumPyro's progress bar.
+    model
+        A registered model name (see :mod:`pytyche.models.registry`) or a model function.
+
+    Returns
+    -------
+    Posterior
+    """
+    if not isinstance(data, RoundData):
+        raise TypeError(f"data must be a pytyche RoundData, got {type(data).__name__}")
+    config = BCFConfig() if config is None else config
+    if not isinstance(config, BCFConfig):
+        raise TypeError(f"config must be a BCFConfig, got {type(config).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    resolved = data.family if family == "auto" else _family(family)
+    model_fn = get_model(model) if isinstance(model, str) else model
+    problem = make_problem(
+        data, resolved, num_mu_trees=config.num_mu_trees, num_tau_trees=config.num_tau_trees
+    )
+    posterior_metric = Posterior.check_metric(resolved, metric)
+    if data.n_visitors >= LARGE_FIT_VISITORS and jax.default_backend() == "cpu":
+        _warn_large_cpu_fit()
+    kernel = BCFKernel(model_fn, config)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=config.num_warmup,
+        num_samples=config.num_draws,
+        num_chains=config.num_chains,
+        chain_method=config.chain_method,
+        progress_bar=progress,
+    )
+    extra = ("info", "mu_trees", "tau_trees") if config.store_forests else ("info",)
+    mcmc.run(jax.random.PRNGKey(seed), problem, extra_fields=extra)
+    return Posterior.from_mcmc(mcmc, data, problem, metric=posterior_metric)
+
+
+def _family(family: MetricFamily | str) -> MetricFamily:
+    try:
+        return MetricFamily(family)
+    except ValueError:
+        raise ValueError(
+            f"family must be 'auto' or one of {[f.value for f in MetricFamily]}, got {family!r}"
+        ) from None

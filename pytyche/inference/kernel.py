@@ -1,0 +1,573 @@
+"""`BCFKernel`: the NumPyro ``MCMCKernel`` that runs a (joint hurdle) Bayesian Causal Forest.
+
+One iteration (Hahn, Murray & Carvalho 2020 for BCF; Albert & Chib 1993 for probit):
+
+1. Albert–Chib: on each probit channel draw ``z_i ~ N(f(x_i, a_i), 1)`` truncated to
+   ``z_i > 0`` for converters and ``z_i < 0`` otherwise.
+2. One grow/prune backfitting sweep of the prognostic forest μ (covariates + propensities,
+   scalar leaves) and one of the treatment forest τ (covariates, leaf vectors over the
+   K − 1 active arms with a one-hot basis, control = zero basis), by
+   :func:`pytyche.forest.sweep.sweep`. With ``pooling="joint"`` each forest has one tree
+   structure shared by all channels (a move is accepted on the product of the channels'
+   integrated likelihoods); with ``"independent"`` every channel has its own forests.
+3. The model's scalar sites (see :mod:`pytyche.models.bcf`) given the forests: conjugate
+   inverse-gamma Gibbs where the traced model allows it, random-walk Metropolis on the
+   model's potential otherwise (:mod:`pytyche.inference.sites`).
+
+The state is a NamedTuple with ``rng_key``; the large arrays (forests, leaf indices,
+residuals) stay in the state and are not collected. Per draw, NumPyro collects the
+requested fields only: ``z`` (scalar sites) and ``fit`` (every channel's fit at every
+training visitor under every arm) by default, ``mu_trees``/``tau_trees`` (compact trees)
+and ``info`` (move acceptance, depth, leaves) when asked with ``extra_fields``.
+
+With ``chain_method="vectorized"`` NumPyro hands :meth:`BCFKernel.init` a batch of keys; the
+kernel then ``vmap``s its own init and step, so chains give the same draws whether run
+vectorised or one after the other with the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import ndtr, ndtri
+from numpyro.infer.initialization import init_to_median
+from numpyro.infer.mcmc import MCMCKernel
+from numpyro.infer.util import initialize_model
+
+from pytyche.forest.binning import BinSpec, bin_covariates, fit_bins
+from pytyche.forest.sweep import SweepInfo, TreePrior, sweep
+from pytyche.forest.trees import (
+    BinnedCovariates,
+    ForestState,
+    Trees,
+    init_forest,
+    is_leaf,
+    num_leaves,
+    tree_depth,
+)
+from pytyche.inference.config import BCFConfig
+from pytyche.inference.sites import SiteLayout, inspect_model, model_variances, update_sites
+from pytyche.models.bcf import bcf_model
+from pytyche.models.likelihood import ForestStats, ForestVariances
+from pytyche.models.problem import BCFProblem
+
+__all__ = ["BCFInfo", "BCFKernel", "BCFState", "CompactTrees"]
+
+INITIAL_LOG_STEP = float(np.log(0.3))
+
+
+class CompactTrees(NamedTuple):
+    """Trees of one forest as stored per draw.
+
+    Attributes
+    ----------
+    split_var
+        ``(G, trees, S)`` uint8/uint16 split covariates (``G`` channel groups: 1 for joint
+        pooling, ``C`` for independent).
+    split_bin
+        ``(G, trees, S)`` uint8 split bins.
+    leaf_value
+        ``(G, trees, S, C / G, basis)`` float32 leaf values.
+    """
+
+    split_var: jax.Array
+    split_bin: jax.Array
+    leaf_value: jax.Array
+
+    def to_trees(self) -> Trees:
+        """The engine's `Trees` (int32 split arrays)."""
+        return Trees(
+            self.split_var.astype(jnp.int32), self.split_bin.astype(jnp.int32), self.leaf_value
+        )
+
+
+class BCFInfo(NamedTuple):
+    """Per-iteration diagnostics (scalars per chain)."""
+
+    mu_grow_acceptance: jax.Array
+    mu_prune_acceptance: jax.Array
+    tau_grow_acceptance: jax.Array
+    tau_prune_acceptance: jax.Array
+    mu_mean_depth: jax.Array
+    tau_mean_depth: jax.Array
+    mu_mean_leaves: jax.Array
+    tau_mean_leaves: jax.Array
+    scalar_acceptance: jax.Array
+
+
+class BCFState(NamedTuple):
+    """State of one chain (a leading chain axis on every field when vectorised).
+
+    Attributes
+    ----------
+    z
+        Constrained values of the model's scalar sites (the sample field).
+    fit
+        ``(C, n, K)`` float32 channel fit ``offset + μ + τ_a`` (model units) at every
+        training visitor under every arm.
+    mu_trees, tau_trees
+        `CompactTrees` of the current forests (collected per draw on request).
+    info
+        `BCFInfo` of the last iteration.
+    mu_forest, tau_forest
+        Forest states with a leading group axis ``G``.
+    targets, residuals, mu_fit
+        ``(C, n)`` channel targets (latents on probit channels), targets minus the full
+        fit, and the prognostic fit.
+    variances
+        The model's `ForestVariances` at ``z``.
+    log_steps
+        Log random-walk step size of each Metropolis site.
+    iteration
+        Iterations done.
+    rng_key
+        PRNG key.
+    """
+
+    z: dict
+    fit: jax.Array
+    mu_trees: CompactTrees
+    tau_trees: CompactTrees
+    info: BCFInfo
+    mu_forest: ForestState
+    tau_forest: ForestState
+    targets: jax.Array
+    residuals: jax.Array
+    mu_fit: jax.Array
+    variances: ForestVariances
+    log_steps: dict
+    iteration: jax.Array
+    rng_key: jax.Array
+
+
+class PreparedData(NamedTuple):
+    """Binned covariates and channel arrays of one problem (shared by all chains)."""
+
+    mu_bins: BinnedCovariates
+    tau_bins: BinnedCovariates
+    mu_spec: BinSpec
+    tau_spec: BinSpec
+    basis: jax.Array
+    weights: jax.Array | None
+    converted: jax.Array
+    targets: jax.Array
+    offset: jax.Array
+    is_probit: jax.Array
+    layout: SiteLayout
+    supports: dict
+    init_values: dict
+
+
+def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> PreparedData:
+    """Bin covariates, build channel arrays and classify the model's sites (NumPy side)."""
+    categorical = list(problem.categorical)
+    mu_spec = fit_bins(
+        problem.prognostic_covariates, max_cuts=config.max_cuts_mu, categorical=categorical
+    )
+    tau_spec = fit_bins(problem.covariates, max_cuts=config.max_cuts_tau, categorical=categorical)
+    mu_bins = BinnedCovariates(
+        jnp.asarray(bin_covariates(mu_spec, problem.prognostic_covariates)),
+        jnp.asarray(mu_spec.num_cuts),
+    )
+    tau_bins = BinnedCovariates(
+        jnp.asarray(bin_covariates(tau_spec, problem.covariates)), jnp.asarray(tau_spec.num_cuts)
+    )
+    arms = problem.arm_index
+    basis = (arms[:, None] == np.arange(1, problem.num_arms)[None, :]).astype(np.float32)
+    weights = None if np.all(problem.weights == 1) else jnp.asarray(problem.weights, jnp.float32)
+    model_info = initialize_model(
+        jax.random.PRNGKey(0),
+        model,
+        model_args=(problem, ForestStats.placeholder(problem.num_channels)),
+        init_strategy=init_to_median(num_samples=101),
+    )
+    trace = model_info.model_trace
+    init_values = {
+        name: jnp.asarray(site["value"])
+        for name, site in trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+    layout = inspect_model(model, problem, init_values)
+    supports = {name: trace[name]["fn"].support for name in layout.metropolis}
+    return PreparedData(
+        mu_bins=mu_bins,
+        tau_bins=tau_bins,
+        mu_spec=mu_spec,
+        tau_spec=tau_spec,
+        basis=jnp.asarray(basis),
+        weights=weights,
+        converted=jnp.asarray(problem.targets[0] > 0) if problem.is_probit[0] else None,
+        targets=jnp.asarray(problem.targets, jnp.float32),
+        offset=jnp.asarray(problem.offset, jnp.float32),
+        is_probit=jnp.asarray(problem.is_probit),
+        layout=layout,
+        supports=supports,
+        init_values=init_values,
+    )
+
+
+def _is_key_batch(key: jax.Array) -> bool:
+    typed = jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    return key.ndim > (0 if typed else 1)
+
+
+def _compact(forest: ForestState, var_dtype: np.dtype) -> CompactTrees:
+    trees = forest.trees
+    return CompactTrees(
+        trees.split_var.astype(var_dtype), trees.split_bin.astype(jnp.uint8), trees.leaf_value
+    )
+
+
+def _sweep_info(info: SweepInfo, forest: ForestState) -> tuple[jax.Array, ...]:
+    grow = info.proposed_grow
+    grow_rate = jnp.sum(info.accepted & grow) / jnp.maximum(jnp.sum(grow), 1)
+    prune_rate = jnp.sum(info.accepted & ~grow) / jnp.maximum(jnp.sum(~grow), 1)
+    split_bin = forest.trees.split_bin
+    return (
+        grow_rate,
+        prune_rate,
+        jnp.mean(tree_depth(split_bin).astype(jnp.float32)),
+        jnp.mean(num_leaves(split_bin).astype(jnp.float32)),
+    )
+
+
+def _leaf_stats(forest: ForestState) -> tuple[jax.Array, jax.Array]:
+    """Per channel ``(Σ leaf value², number of leaf components)``, each ``(C,)``."""
+    values = forest.trees.leaf_value  # (G, T, S, Cg, B)
+    leaf = is_leaf(forest.trees.split_bin)[..., None, None]
+    sum_sq = jnp.sum(jnp.where(leaf, values**2, 0.0), axis=(1, 2, 4)).reshape(-1)
+    count = jnp.sum(leaf, axis=(1, 2, 4)) * values.shape[-1]
+    count = jnp.broadcast_to(count, values.shape[0:1] + values.shape[3:4]).reshape(-1)
+    return sum_sq, count.astype(sum_sq.dtype)
+
+
+def _tau_per_arm(forest: ForestState) -> jax.Array:
+    """``(C, n, K − 1)`` the treatment forest's value for every arm at every visitor."""
+
+    def one_group(leaf_value: jax.Array, leaf_index: jax.Array) -> jax.Array:
+        def add(total: jax.Array, tree: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+            value, index = tree
+            return total + value[index], None
+
+        n = leaf_index.shape[-1]
+        init = jnp.zeros((n, *leaf_value.shape[-2:]), leaf_value.dtype)
+        total, _ = jax.lax.scan(add, init, (leaf_value, leaf_index))
+        return total  # (n, Cg, B)
+
+    per_group = jax.vmap(one_group)(forest.trees.leaf_value, forest.leaf_index)
+    groups, n, cg, b = per_group.shape
+    return per_group.transpose(0, 2, 1, 3).reshape(groups * cg, n, b)
+
+
+def _one_sided_normal(key: jax.Array, mean: jax.Array, positive: jax.Array) -> jax.Array:
+    """``e ~ N(0, 1)`` truncated to ``mean + e > 0`` where ``positive``, else ``< 0``.
+
+    Inverse-CDF sampling in the tail that is kept (``e = −Φ⁻¹(u Φ(mean))`` above the bound,
+    ``e = Φ⁻¹(u Φ(−mean))`` below it), which stays finite in float32 for bounds up to
+    8 standard deviations away; farther bounds (a degenerate fit) are clamped to the bound.
+    """
+    bound = jnp.clip(-mean, -8.0, 8.0)
+    # u ≥ 1e-12 keeps u·Φ(−8) a normal float32 (the excluded mass is 1e-12).
+    u = jax.random.uniform(key, mean.shape, mean.dtype, minval=1e-12)
+    above = -ndtri(u * ndtr(-bound))  # e > bound
+    below = ndtri(u * ndtr(bound))  # e < bound
+    return jnp.where(positive, jnp.maximum(above, -mean), jnp.minimum(below, -mean))
+
+
+class BCFKernel(MCMCKernel):
+    """NumPyro kernel for BCF with outcome channels (see the module docstring).
+
+    Parameters
+    ----------
+    model
+        Model function ``model(problem, stats=None) -> ForestVariances``
+        (default :func:`pytyche.models.bcf.bcf_model`).
+    config
+        Forest sizes, tree priors, pooling and MCMC details (its MCMC lengths are used by
+        :func:`pytyche.inference.fit`, not here).
+
+    Examples
+    --------
+    >>> mcmc = numpyro.infer.MCMC(BCFKernel(bcf_model), num_warmup=200, num_samples=200)
+    >>> mcmc.run(jax.random.PRNGKey(0), make_problem(data))  # doctest: +SKIP
+    """
+
+    sample_field = "z"
+
+    def __init__(self, model: Callable = bcf_model, config: BCFConfig | None = None) -> None:
+        config = BCFConfig() if config is None else config
+        if not callable(model):
+            raise TypeError(f"model must be a model function, got {type(model).__name__}")
+        if not isinstance(config, BCFConfig):
+            raise TypeError(f"config must be a BCFConfig, got {type(config).__name__}")
+        self.model = model
+        self.config = config
+        self._num_warmup = 0
+        self._prepared: tuple[BCFProblem, PreparedData] | None = None
+
+    @property
+    def default_fields(self) -> tuple[str, ...]:
+        return ("z", "fit")
+
+    def prepared(self, problem: BCFProblem) -> PreparedData:
+        """Prepared arrays of ``problem`` (computed once per problem)."""
+        if not isinstance(problem, BCFProblem):
+            raise TypeError(
+                f"the model argument must be a BCFProblem, got {type(problem).__name__}"
+            )
+        if self._prepared is None or self._prepared[0] is not problem:
+            self._prepared = (problem, prepare_data(self.model, problem, self.config))
+        return self._prepared[1]
+
+    def _num_groups(self, problem: BCFProblem) -> int:
+        return problem.num_channels if self.config.pooling == "independent" else 1
+
+    # ----------------------------------------------------------------- init
+    def init(
+        self,
+        rng_key: jax.Array,
+        num_warmup: int,
+        init_params: Any,
+        model_args: tuple,
+        model_kwargs: dict,
+    ) -> BCFState:
+        problem = model_args[0]
+        data = self.prepared(problem)
+        self._num_warmup = int(num_warmup)
+        if _is_key_batch(rng_key):
+            return jax.vmap(lambda key: self._init_one(key, problem, data))(rng_key)
+        return self._init_one(rng_key, problem, data)
+
+    def _init_one(self, rng_key: jax.Array, problem: BCFProblem, data: PreparedData) -> BCFState:
+        cfg = self.config
+        groups = self._num_groups(problem)
+        per_group = problem.num_channels // groups
+        n = problem.num_visitors
+
+        def stacked(num_trees: int, basis_dim: int) -> ForestState:
+            forest = init_forest(
+                num_trees,
+                n,
+                max_depth=cfg.max_depth,
+                num_channels=per_group,
+                basis_dim=basis_dim,
+            )
+            return jax.tree.map(lambda x: jnp.broadcast_to(x, (groups, *x.shape)), forest)
+
+        mu_forest = stacked(cfg.num_mu_trees, 1)
+        tau_forest = stacked(cfg.num_tau_trees, problem.num_arms - 1)
+        offset = data.offset[:, None]
+        targets = jnp.where(data.is_probit[:, None], offset, data.targets)
+        residuals = targets - offset
+        if data.weights is not None:
+            residuals = residuals * data.weights
+        z = dict(data.init_values)
+        stats = ForestStats.placeholder(problem.num_channels)
+        variances = model_variances(self.model, problem, stats, z)
+        fit = jnp.broadcast_to(offset[:, :, None], (problem.num_channels, n, problem.num_arms))
+        var_dtype = np.uint8 if data.mu_bins.bins.shape[0] <= 256 else np.uint16
+        zero = jnp.zeros(())
+        return BCFState(
+            z=z,
+            fit=fit.astype(jnp.float32),
+            mu_trees=_compact(mu_forest, var_dtype),
+            tau_trees=_compact(tau_forest, var_dtype),
+            info=BCFInfo(*([zero] * len(BCFInfo._fields))),
+            mu_forest=mu_forest,
+            tau_forest=tau_forest,
+            targets=targets,
+            residuals=residuals,
+            mu_fit=jnp.zeros_like(residuals),
+            variances=variances,
+            log_steps={
+                name: jnp.asarray(INITIAL_LOG_STEP, jnp.float32) for name in data.layout.metropolis
+            },
+            iteration=jnp.zeros((), jnp.int32),
+            rng_key=rng_key,
+        )
+
+    # --------------------------------------------------------------- sample
+    def sample(self, state: BCFState, model_args: tuple, model_kwargs: dict) -> BCFState:
+        problem = model_args[0]
+        data = self.prepared(problem)
+        if state.iteration.ndim == 1:
+            return jax.vmap(lambda s: self._step(s, problem, data))(state)
+        return self._step(state, problem, data)
+
+    def _step(self, state: BCFState, problem: BCFProblem, data: PreparedData) -> BCFState:
+        cfg = self.config
+        key, key_latent, key_mu, key_tau, key_sites = jax.random.split(state.rng_key, 5)
+        targets, residuals = self._update_latents(key_latent, state, data)
+        variances = state.variances
+        before = residuals
+        mu_forest, residuals, mu_info = self._sweep(
+            key_mu,
+            state.mu_forest,
+            data.mu_bins,
+            residuals,
+            data,
+            variances.noise_var,
+            variances.mu_leaf_var,
+            TreePrior(cfg.alpha_mu, cfg.beta_mu, cfg.min_leaf_count),
+            None,
+        )
+        mu_fit = state.mu_fit + (before - residuals)
+        tau_forest, residuals, tau_info = self._sweep(
+            key_tau,
+            state.tau_forest,
+            data.tau_bins,
+            residuals,
+            data,
+            variances.noise_var,
+            variances.tau_leaf_var,
+            TreePrior(cfg.alpha_tau, cfg.beta_tau, cfg.min_leaf_count),
+            data.basis,
+        )
+        stats = self._stats(mu_forest, tau_forest, residuals, data)
+        adapt_weight = jnp.where(
+            state.iteration < self._num_warmup, (state.iteration + 1.0) ** -0.6, 0.0
+        )
+        z, log_steps, scalar_acceptance = update_sites(
+            key_sites,
+            self.model,
+            problem,
+            data.layout,
+            data.supports,
+            stats,
+            state.z,
+            state.log_steps,
+            adapt_weight,
+            cfg.num_scalar_mh_steps,
+        )
+        variances = model_variances(self.model, problem, stats, z)
+        keep = state.iteration >= self._num_warmup - 1
+        fit = jax.lax.cond(
+            keep,
+            lambda: self._fit_per_arm(mu_fit, tau_forest, data),
+            lambda: state.fit,
+        )
+        mu_grow, mu_prune, mu_depth, mu_leaves = _sweep_info(mu_info, mu_forest)
+        tau_grow, tau_prune, tau_depth, tau_leaves = _sweep_info(tau_info, tau_forest)
+        info = BCFInfo(
+            mu_grow,
+            mu_prune,
+            tau_grow,
+            tau_prune,
+            mu_depth,
+            tau_depth,
+            mu_leaves,
+            tau_leaves,
+            scalar_acceptance,
+        )
+        var_dtype = state.mu_trees.split_var.dtype
+        return BCFState(
+            z=z,
+            fit=fit,
+            mu_trees=_compact(mu_forest, var_dtype),
+            tau_trees=_compact(tau_forest, var_dtype),
+            info=info,
+            mu_forest=mu_forest,
+            tau_forest=tau_forest,
+            targets=targets,
+            residuals=residuals,
+            mu_fit=mu_fit,
+            variances=variances,
+            log_steps=log_steps,
+            iteration=state.iteration + 1,
+            rng_key=key,
+        )
+
+    def _update_latents(
+        self, key: jax.Array, state: BCFState, data: PreparedData
+    ) -> tuple[jax.Array, jax.Array]:
+        """Albert–Chib truncated-normal draw of every probit channel's latent."""
+        if data.converted is None:
+            return state.targets, state.residuals
+        mean = state.targets - state.residuals
+        targets = jnp.where(
+            data.is_probit[:, None],
+            mean + _one_sided_normal(key, mean, data.converted),
+            state.targets,
+        )
+        return targets, state.residuals + (targets - state.targets)
+
+    def _sweep(
+        self,
+        key: jax.Array,
+        forest: ForestState,
+        bins: BinnedCovariates,
+        residuals: jax.Array,
+        data: PreparedData,
+        noise_var: jax.Array,
+        leaf_var: jax.Array,
+        prior: TreePrior,
+        basis: jax.Array | None,
+    ) -> tuple[ForestState, jax.Array, SweepInfo]:
+        """One sweep of every channel group's forest (vmapped over groups)."""
+        groups = forest.leaf_index.shape[0]
+        num_channels, n = residuals.shape
+        per_group = num_channels // groups
+        weights = None if data.weights is None else data.weights.reshape(groups, per_group, n)
+
+        def one(k, f, r, w, nv, lv):
+            return sweep(
+                k,
+                f,
+                bins,
+                r,
+                noise_var=nv,
+                leaf_prior_var=lv,
+                prior=prior,
+                basis=basis,
+                channel_weight=w,
+            )
+
+        args = (
+            jax.random.split(key, groups),
+            forest,
+            residuals.reshape(groups, per_group, n),
+            weights,
+            noise_var.reshape(groups, per_group),
+            leaf_var.reshape(groups, per_group),
+        )
+        if groups == 1:
+            # Joint pooling: one sweep, no vmap (cheaper to compile and to run).
+            first = jax.tree.map(lambda a: a[0], args)
+            out = one(*first)
+            new_forest, new_residuals, info = jax.tree.map(lambda a: a[None], out)
+        else:
+            in_axes = (0, 0, 0, None if weights is None else 0, 0, 0)
+            new_forest, new_residuals, info = jax.vmap(one, in_axes=in_axes)(*args)
+        return new_forest, new_residuals.reshape(num_channels, n), info
+
+    def _stats(
+        self,
+        mu_forest: ForestState,
+        tau_forest: ForestState,
+        residuals: jax.Array,
+        data: PreparedData,
+    ) -> ForestStats:
+        mu_sum_sq, mu_count = _leaf_stats(mu_forest)
+        tau_sum_sq, tau_count = _leaf_stats(tau_forest)
+        weights = jnp.ones_like(residuals) if data.weights is None else data.weights
+        return ForestStats(
+            mu_leaf_sum_sq=mu_sum_sq,
+            mu_leaf_count=mu_count,
+            tau_leaf_sum_sq=tau_sum_sq,
+            tau_leaf_count=tau_count,
+            residual_sum_sq=jnp.sum(weights * residuals**2, axis=1),
+            residual_count=jnp.sum(weights, axis=1),
+        )
+
+    def _fit_per_arm(
+        self, mu_fit: jax.Array, tau_forest: ForestState, data: PreparedData
+    ) -> jax.Array:
+        """``(C, n, K)`` offset + μ + τ_a in model units."""
+        tau = _tau_per_arm(tau_forest)
+        control = jnp.zeros((*tau.shape[:2], 1), tau.dtype)
+        per_arm = jnp.concatenate([control, tau], axis=-1)
+        return (data.offset[:, None, None] + mu_fit[:, :, None] + per_arm).astype(jnp.float32)
