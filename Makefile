@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-slow lint format bench figures clean
+.PHONY: venv demo test test-slow lint format bench clean
 
 venv:
 	@bash .ci/ensure-venv
