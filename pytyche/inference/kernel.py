@@ -182,7 +182,7 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
     model_info = initialize_model(
         jax.random.PRNGKey(0),
         model,
-        model_args=(problem, ForestStats.placeholder(problem.num_channels)),
+        model_args=(problem, ForestStats.for_tracing(problem.num_channels)),
         init_strategy=init_to_median(num_samples=101),
     )
     trace = model_info.model_trace
@@ -366,7 +366,7 @@ class BCFKernel(MCMCKernel):
         if data.weights is not None:
             residuals = residuals * data.weights
         z = dict(data.init_values)
-        stats = ForestStats.placeholder(problem.num_channels)
+        stats = ForestStats.for_tracing(problem.num_channels)
         variances = model_variances(self.model, problem, stats, z)
         fit = jnp.broadcast_to(offset[:, :, None], (problem.num_channels, n, problem.num_arms))
         var_dtype = np.uint8 if data.mu_bins.bins.shape[0] <= 256 else np.uint16

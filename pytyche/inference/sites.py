@@ -78,7 +78,7 @@ def inspect_model(
     -------
     SiteLayout
     """
-    stats = ForestStats.placeholder(problem.num_channels)
+    stats = ForestStats.for_tracing(problem.num_channels)
     trace = _trace(model, problem, stats, init_values)
     latent = tuple(n for n, s in trace.items() if s["type"] == "sample" and not s["is_observed"])
     stats_sites = [

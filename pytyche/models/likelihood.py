@@ -44,7 +44,7 @@ class ForestStats(NamedTuple):
     residual_count: jax.Array
 
     @classmethod
-    def placeholder(cls, num_channels: int) -> ForestStats:
+    def for_tracing(cls, num_channels: int) -> ForestStats:
         """Statistics of one unit-square value per entry (used to trace a model)."""
         ones = jnp.ones(num_channels)
         return cls(ones, ones, ones, ones, ones, ones)
