@@ -202,6 +202,61 @@ class Posterior:
         samples = mcmc.get_samples(group_by_chain=True)
         extra = mcmc.get_extra_fields(group_by_chain=True)
         prepared = mcmc.sampler.prepared(problem)
+        return cls._build(
+            sites=samples,
+            fit=extra["fit"],
+            info=extra["info"],
+            mu_trees=extra.get("mu_trees"),
+            tau_trees=extra.get("tau_trees"),
+            data=data,
+            problem=problem,
+            bins=(prepared.mu_spec, prepared.tau_spec),
+            metric=metric,
+        )
+
+    @classmethod
+    def from_draws(
+        cls, draws: Any, data: RoundData, problem: Any, run: Any, *, metric: Metric | None = None
+    ) -> Posterior:
+        """Build from :func:`pytyche.inference.driver.run_chains` output.
+
+        Parameters
+        ----------
+        draws
+            `ChainDraws` with leading ``(chain, draw)`` axes.
+        data, problem
+            The training data and its `BCFProblem`.
+        run
+            The `PreparedRun` the draws came from (for its binnings).
+        metric
+            Default metric.
+        """
+        return cls._build(
+            sites=draws.z,
+            fit=draws.fit,
+            info=draws.info,
+            mu_trees=draws.mu_trees,
+            tau_trees=draws.tau_trees,
+            data=data,
+            problem=problem,
+            bins=(run.mu_spec, run.tau_spec),
+            metric=metric,
+        )
+
+    @classmethod
+    def _build(
+        cls,
+        *,
+        sites: dict,
+        fit: Any,
+        info: Any,
+        mu_trees: Any,
+        tau_trees: Any,
+        data: RoundData,
+        problem: Any,
+        bins: tuple,
+        metric: Metric | None,
+    ) -> Posterior:
         spec = PosteriorSpec(
             family=problem.family,
             channels=problem.channels,
@@ -209,19 +264,17 @@ class Posterior:
             offset=np.asarray(problem.offset, np.float64),
             outcome_center=problem.outcome_center,
             outcome_scale=problem.outcome_scale,
-            mu_bins=prepared.mu_spec,
-            tau_bins=prepared.tau_spec,
+            mu_bins=bins[0],
+            tau_bins=bins[1],
             mean_propensity=problem.propensity.mean(axis=0),
         )
         forests = None
-        if "mu_trees" in extra:
-            mu, tau = extra["mu_trees"], extra["tau_trees"]
-            forests = ForestDraws(*(np.asarray(a) for a in (*mu, *tau)))
-        info = {k: np.asarray(v) for k, v in extra["info"]._asdict().items()}
+        if mu_trees is not None:
+            forests = ForestDraws(*(np.asarray(a) for a in (*mu_trees, *tau_trees)))
         return cls(
-            fit=np.asarray(extra["fit"]),
-            sites={k: np.asarray(v) for k, v in samples.items()},
-            info=info,
+            fit=np.asarray(fit),
+            sites={k: np.asarray(v) for k, v in sites.items()},
+            info={k: np.asarray(v) for k, v in info._asdict().items()},
             spec=spec,
             data=data,
             forests=forests,

@@ -31,7 +31,9 @@ class BCFConfig:
     num_warmup, num_draws, num_chains
         MCMC lengths.
     num_gfr
-        Grow-from-root warm-start sweeps (0: the engine has none yet).
+        Grow-from-root warm-start sweeps (XBART; :mod:`pytyche.forest.gfr`): the first
+        ``num_gfr`` warmup iterations regrow every tree from its root instead of a
+        grow/prune move (0: none). Must be ≤ ``num_warmup``.
     pooling
         ``"joint"``: one tree structure shared by all channels; ``"independent"``:
         separate forests per channel.
@@ -89,8 +91,11 @@ class BCFConfig:
                 "chain_method must be 'vectorized', 'sequential' or 'parallel'; "
                 f"got {self.chain_method!r}"
             )
-        if self.num_gfr > 0:
-            raise ValueError("num_gfr must be 0: the forest engine has no grow-from-root yet")
+        if self.num_gfr > self.num_warmup:
+            raise ValueError(
+                f"num_gfr must be ≤ num_warmup (grow-from-root sweeps are warmup iterations); "
+                f"got num_gfr={self.num_gfr}, num_warmup={self.num_warmup}"
+            )
 
 
 def _require_int(name: str, value: object, low: int) -> None:

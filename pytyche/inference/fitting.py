@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import time
 import warnings
 from collections.abc import Callable
 
 import jax
+import numpy as np
 from numpyro.infer import MCMC
 
 from pytyche.contracts import Metric, MetricFamily
 from pytyche.data import RoundData
 from pytyche.inference.config import BCFConfig
+from pytyche.inference.driver import DEFAULT_FIELDS, FOREST_FIELDS, prepare_run, run_chains
 from pytyche.inference.kernel import BCFKernel
 from pytyche.models.problem import make_problem
 from pytyche.models.registry import DEFAULT_MODEL, get_model
@@ -88,18 +92,62 @@ def fit(
     posterior_metric = Posterior.check_metric(resolved, metric)
     if data.n_visitors >= LARGE_FIT_VISITORS and jax.default_backend() == "cpu":
         _warn_large_cpu_fit()
-    kernel = BCFKernel(model_fn, config)
-    mcmc = MCMC(
-        kernel,
-        num_warmup=config.num_warmup,
-        num_samples=config.num_draws,
-        num_chains=config.num_chains,
-        chain_method=config.chain_method,
-        progress_bar=progress,
-    )
-    extra = ("info", "mu_trees", "tau_trees") if config.store_forests else ("info",)
-    mcmc.run(jax.random.PRNGKey(seed), problem, extra_fields=extra)
-    return Posterior.from_mcmc(mcmc, data, problem, metric=posterior_metric)
+    extra = FOREST_FIELDS if config.store_forests else ()
+    key = jax.random.PRNGKey(seed)
+    if config.chain_method == "parallel":
+        # One device per chain: NumPyro's pmap path (compiled per call).
+        mcmc = MCMC(
+            BCFKernel(model_fn, config),
+            num_warmup=config.num_warmup,
+            num_samples=config.num_draws,
+            num_chains=config.num_chains,
+            chain_method="parallel",
+            progress_bar=progress,
+        )
+        mcmc.run(key, problem, extra_fields=("info", *extra))
+        return Posterior.from_mcmc(mcmc, data, problem, metric=posterior_metric)
+    run = prepare_run(problem, config, model=model_fn)
+    fields = DEFAULT_FIELDS + extra
+    if config.chain_method == "vectorized" or config.num_chains == 1:
+        draws = _announce(progress, config)(run_chains)(
+            key, run, model=model_fn, config=config, fields=fields
+        )
+    else:
+        # Sequential: the keys NumPyro would use, one compiled single-chain run each.
+        single = dataclasses.replace(config, num_chains=1)
+        chains = [
+            _announce(progress, config, chain)(run_chains)(
+                chain_key, run, model=model_fn, config=single, fields=fields
+            )
+            for chain, chain_key in enumerate(jax.random.split(key, config.num_chains))
+        ]
+        draws = jax.tree.map(lambda *a: np.concatenate(a), *chains)
+    return Posterior.from_draws(draws, data, problem, run, metric=posterior_metric)
+
+
+def _announce(progress: bool, config: BCFConfig, chain: int | None = None) -> Callable:
+    """Wrap a run so that, with ``progress``, it prints what it runs and how long it took."""
+
+    def wrap(fn: Callable) -> Callable:
+        if not progress:
+            return fn
+
+        def timed(*args, **kwargs):
+            label = "" if chain is None else f" (chain {chain})"
+            iterations = config.num_warmup + config.num_draws
+            print(
+                f"BCF{label}: {config.num_chains if chain is None else 1} chain(s) × "
+                f"{iterations} iterations …",
+                flush=True,
+            )
+            start = time.perf_counter()
+            out = jax.block_until_ready(fn(*args, **kwargs))
+            print(f"BCF{label}: done in {time.perf_counter() - start:.1f} s", flush=True)
+            return out
+
+        return timed
+
+    return wrap
 
 
 def _family(family: MetricFamily | str) -> MetricFamily:

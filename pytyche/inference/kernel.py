@@ -10,6 +10,8 @@ One iteration (Hahn, Murray & Carvalho 2020 for BCF; Albert & Chib 1993 for prob
    :func:`pytyche.forest.sweep.sweep`. With ``pooling="joint"`` each forest has one tree
    structure shared by all channels (a move is accepted on the product of the channels'
    integrated likelihoods); with ``"independent"`` every channel has its own forests.
+   With ``config.num_gfr > 0`` the first ``num_gfr`` (warmup) iterations regrow every tree
+   from its root instead (:func:`pytyche.forest.gfr.grow_from_root`, XBART's warm start).
 3. The model's scalar sites (see :mod:`pytyche.models.bcf`) given the forests: conjugate
    inverse-gamma Gibbs where the traced model allows it, random-walk Metropolis on the
    model's potential otherwise (:mod:`pytyche.inference.sites`).
@@ -27,6 +29,7 @@ vectorised or one after the other with the same keys.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -39,6 +42,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.infer.util import initialize_model
 
 from pytyche.forest.binning import BinSpec, bin_covariates, fit_bins
+from pytyche.forest.gfr import grow_from_root
 from pytyche.forest.sweep import SweepInfo, TreePrior, sweep
 from pytyche.forest.trees import (
     BinnedCovariates,
@@ -404,7 +408,12 @@ class BCFKernel(MCMCKernel):
         targets, residuals = self._update_latents(key_latent, state, data)
         variances = state.variances
         before = residuals
-        mu_forest, residuals, mu_info = self._sweep(
+        # The first num_gfr iterations (all within warmup) regrow the forests from the root.
+        grow = None
+        if cfg.num_gfr > 0:
+            grow = state.iteration < min(cfg.num_gfr, self._num_warmup)
+        mu_forest, residuals, mu_info = self._update_forest(
+            grow,
             key_mu,
             state.mu_forest,
             data.mu_bins,
@@ -416,7 +425,8 @@ class BCFKernel(MCMCKernel):
             None,
         )
         mu_fit = state.mu_fit + (before - residuals)
-        tau_forest, residuals, tau_info = self._sweep(
+        tau_forest, residuals, tau_info = self._update_forest(
+            grow,
             key_tau,
             state.tau_forest,
             data.tau_bins,
@@ -495,6 +505,30 @@ class BCFKernel(MCMCKernel):
         )
         return targets, state.residuals + (targets - state.targets)
 
+    def _update_forest(
+        self,
+        grow: jax.Array | None,
+        *args: Any,
+    ) -> tuple[ForestState, jax.Array, SweepInfo]:
+        """A grow/prune sweep, or a grow-from-root sweep where ``grow`` is true.
+
+        ``grow`` is None when the config has no GFR sweeps (nothing extra is compiled).
+        """
+        if grow is None:
+            return self._sweep(*args)
+        mh = functools.partial(self._sweep, *args)
+        info_shape = jax.eval_shape(mh)[2]
+
+        def regrow() -> tuple[ForestState, jax.Array, SweepInfo]:
+            forest, residuals = self._sweep(*args, gfr=True)
+            return (
+                forest,
+                residuals,
+                jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), info_shape),
+            )
+
+        return jax.lax.cond(grow, regrow, mh)
+
     def _sweep(
         self,
         key: jax.Array,
@@ -506,15 +540,21 @@ class BCFKernel(MCMCKernel):
         leaf_var: jax.Array,
         prior: TreePrior,
         basis: jax.Array | None,
-    ) -> tuple[ForestState, jax.Array, SweepInfo]:
-        """One sweep of every channel group's forest (vmapped over groups)."""
+        gfr: bool = False,
+    ) -> tuple:
+        """One sweep of every channel group's forest (vmapped over groups).
+
+        Grow/prune MH (returns forest, residuals, `SweepInfo`), or with ``gfr`` the
+        grow-from-root warm start (returns forest, residuals).
+        """
         groups = forest.leaf_index.shape[0]
         num_channels, n = residuals.shape
         per_group = num_channels // groups
         weights = None if data.weights is None else data.weights.reshape(groups, per_group, n)
+        update = grow_from_root if gfr else sweep
 
         def one(k, f, r, w, nv, lv):
-            return sweep(
+            return update(
                 k,
                 f,
                 bins,
@@ -537,12 +577,11 @@ class BCFKernel(MCMCKernel):
         if groups == 1:
             # Joint pooling: one sweep, no vmap (cheaper to compile and to run).
             first = jax.tree.map(lambda a: a[0], args)
-            out = one(*first)
-            new_forest, new_residuals, info = jax.tree.map(lambda a: a[None], out)
+            out = jax.tree.map(lambda a: a[None], one(*first))
         else:
             in_axes = (0, 0, 0, None if weights is None else 0, 0, 0)
-            new_forest, new_residuals, info = jax.vmap(one, in_axes=in_axes)(*args)
-        return new_forest, new_residuals.reshape(num_channels, n), info
+            out = jax.vmap(one, in_axes=in_axes)(*args)
+        return (out[0], out[1].reshape(num_channels, n), *out[2:])
 
     def _stats(
         self,

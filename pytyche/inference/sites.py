@@ -242,12 +242,23 @@ def update_sites(
     acceptance = []
     log_steps = dict(log_steps)
     for name in layout.metropolis:
-        for _ in range(num_mh_steps):
+        if num_mh_steps == 0:
+            continue
+        site_keys = keys[k : k + num_mh_steps]
+
+        def step(i, carry, name=name, site_keys=site_keys):
+            # A loop, not an unrolled sequence: the model is traced once per site.
+            values, log_step, total = carry
             values, accept_prob = _metropolis_step(
-                keys[k], model, problem, stats, values, name, log_steps[name], supports[name]
+                site_keys[i], model, problem, stats, values, name, log_step, supports[name]
             )
-            log_steps[name] = log_steps[name] + adapt_weight * (accept_prob - TARGET_ACCEPTANCE)
-            acceptance.append(accept_prob)
-            k += 1
+            log_step = log_step + adapt_weight * (accept_prob - TARGET_ACCEPTANCE)
+            return values, log_step, total + accept_prob
+
+        values, log_steps[name], total = jax.lax.fori_loop(
+            0, num_mh_steps, step, (values, log_steps[name], jnp.zeros((), jnp.float32))
+        )
+        acceptance.append(total / num_mh_steps)
+        k += num_mh_steps
     mean_acceptance = jnp.mean(jnp.stack(acceptance)) if acceptance else jnp.asarray(1.0)
     return values, log_steps, mean_acceptance

@@ -69,7 +69,7 @@ def test_variant_model_fitted_by_name_recovers_continuous_effects():
         ({"pooling": "shared"}, "pooling"),
         ({"chain_method": "threads"}, "chain_method"),
         ({"num_draws": 2.5}, "num_draws"),
-        ({"num_gfr": 5}, "num_gfr"),
+        ({"num_gfr": 5, "num_warmup": 4}, "num_gfr"),
     ],
 )
 def test_config_out_of_range(kwargs, message):
