@@ -2,8 +2,10 @@
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# Compiled fits are cached across processes (tests, notebooks) in the repository.
+TEST_ENV := MPLBACKEND=Agg PYTYCHE_JAX_CACHE=$(CURDIR)/.cache/jax
 
-.PHONY: venv demo test test-slow lint format bench clean
+.PHONY: venv demo test test-slow lint format bench figures clean
 
 venv:
 	@bash .ci/ensure-venv
@@ -12,10 +14,10 @@ demo: venv
 	$(BIN)/pytyche demo --out out
 
 test: venv
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbmake $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest tests $(wildcard notebooks/*.ipynb) --nbmake $(PYTEST_ARGS)
 
 test-slow: venv
-	MPLBACKEND=Agg $(BIN)/python -m pytest tests -m slow $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest tests -m slow $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
@@ -25,6 +27,10 @@ format: venv
 
 bench: venv
 	$(BIN)/python experiments/bench_forest.py
+	$(BIN)/python experiments/bench_bcf.py
+
+figures: venv
+	MPLBACKEND=Agg $(BIN)/python papers/make_figures.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache .cache

@@ -40,6 +40,9 @@ class SetupReport:
         Calibration artifacts shipped with the package.
     user_calibrations : tuple of str
         Calibration artifacts found in the user's calibration directories.
+    compile_cache : str
+        Where compiled fits are cached across processes (JAX's persistent compilation
+        cache, see :mod:`pytyche.inference.compile_cache`), or ``"off"``.
     """
 
     pytyche_version: str
@@ -52,6 +55,7 @@ class SetupReport:
     gpu_available: bool
     bundled_calibrations: tuple[str, ...]
     user_calibrations: tuple[str, ...]
+    compile_cache: str = "off"
 
     def __repr__(self) -> str:
         bundled = ", ".join(self.bundled_calibrations) or "(none bundled)"
@@ -62,6 +66,7 @@ class SetupReport:
             f"JAX backend: {self.backend}; devices: {', '.join(self.devices)}; "
             f"default float: {self.default_float}; GPU available: {self.gpu_available}",
             f"calibration artifacts: bundled {bundled}; user {user}",
+            f"compile cache: {self.compile_cache}",
         ]
         return "\n".join(lines)
 
@@ -96,7 +101,7 @@ def check_setup() -> SetupReport:
     Returns
     -------
     SetupReport
-        A frozen report; its ``repr`` is a readable three-line summary.
+        A frozen report; its ``repr`` is a readable four-line summary.
 
     Examples
     --------
@@ -108,6 +113,9 @@ def check_setup() -> SetupReport:
     import jax
 
     from pytyche._version import __version__
+    from pytyche.inference.compile_cache import compile_cache_dir
+
+    cache = jax.config.jax_compilation_cache_dir or compile_cache_dir()
 
     devices = jax.devices()
     return SetupReport(
@@ -121,4 +129,5 @@ def check_setup() -> SetupReport:
         gpu_available=any(d.platform == "gpu" for d in devices),
         bundled_calibrations=_bundled_artifacts(),
         user_calibrations=_user_artifacts(),
+        compile_cache=str(cache) if cache else "off",
     )

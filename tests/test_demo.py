@@ -27,8 +27,8 @@ class DeviceMeansPosterior:
                 table[:, g, k] = mean + se * rng.standard_normal(32)
         self._draws = np.ascontiguousarray(table[:, codes, :])
 
-    def reward_draws(self, metric=None):
-        return self._draws
+    def reward_draws(self, metric=None, *, visitors=None):
+        return self._draws if visitors is None else self._draws[:, visitors]
 
 
 @pytest.fixture

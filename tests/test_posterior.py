@@ -47,6 +47,18 @@ def test_rpv_is_computed_per_draw_not_plug_in(posterior):
     np.testing.assert_allclose(cate, rewards[..., 1:] - rewards[..., :1], rtol=1e-10)
 
 
+def test_reward_draws_of_a_subset_of_visitors(posterior):
+    rows = np.array([3, 0, 1499, 700])
+    full = posterior.reward_draws("conversion_rate")
+    subset = posterior.reward_draws("conversion_rate", visitors=rows)
+    assert subset.shape == (200, 4, 3)
+    np.testing.assert_array_equal(subset, full[:, rows])
+    with pytest.raises(IndexError, match="visitors"):
+        posterior.reward_draws(visitors=np.array([1500]))
+    with pytest.raises(TypeError, match="visitors"):
+        posterior.reward_draws(visitors=np.array([0.5]))
+
+
 def test_gate_is_mean_of_cate_and_ate_is_gate_of_all(posterior, planted):
     mask = planted.frame["x2"].to_numpy() > 0.5
     gate = posterior.gate(mask)

@@ -14,6 +14,7 @@ from numpyro.infer import MCMC
 
 from pytyche.contracts import Metric, MetricFamily
 from pytyche.data import RoundData
+from pytyche.inference.compile_cache import enable_compile_cache
 from pytyche.inference.config import BCFConfig
 from pytyche.inference.driver import DEFAULT_FIELDS, FOREST_FIELDS, prepare_run, run_chains
 from pytyche.inference.kernel import BCFKernel
@@ -92,6 +93,7 @@ def fit(
     posterior_metric = Posterior.check_metric(resolved, metric)
     if data.n_visitors >= LARGE_FIT_VISITORS and jax.default_backend() == "cpu":
         _warn_large_cpu_fit()
+    enable_compile_cache()
     extra = FOREST_FIELDS if config.store_forests else ()
     key = jax.random.PRNGKey(seed)
     if config.chain_method == "parallel":

@@ -69,7 +69,8 @@ def plot_cells(cells_or_plan: NextRoundPlan | Sequence[Cell], ax: Axes | None = 
     ax.barh(positions, weights, color=colours, height=0.6)
     for position, cell in zip(positions, cells, strict=True):
         label = f"{percent(cell.weight)}: {policy_summary(cell)}"
-        inside = cell.weight > _INSIDE_FROM
+        # Inside the bar only when the label fits in it (≈ 1.4% of the axis per character).
+        inside = cell.weight > _INSIDE_FROM and 0.014 * len(label) < cell.weight - 0.02
         ax.text(
             0.01 if inside else cell.weight + 0.01,
             position,

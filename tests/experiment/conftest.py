@@ -43,8 +43,8 @@ class GroupMeansPosterior:
         self.arms = data.arms
         self.n_visitors = data.n_visitors
 
-    def reward_draws(self, metric=None):
-        return self._draws
+    def reward_draws(self, metric=None, *, visitors=None):
+        return self._draws if visitors is None else self._draws[:, visitors]
 
 
 def group_means_fit(data, *, config=None, seed=0, progress=False):

@@ -296,10 +296,10 @@ def test_check_drift_detects_a_planted_shift_and_not_its_absence():
 
 def test_a_diverged_fit_stops_the_round_with_a_clear_error(monkeypatch):
     class Diverged:
-        def reward_draws(self, metric=None):
+        def reward_draws(self, metric=None, *, visitors=None):
             draws = np.ones((4, 1_000, 3))
             draws[0, 0, 1] = np.nan
-            return draws
+            return draws if visitors is None else draws[:, visitors]
 
     monkeypatch.setattr("pytyche.experiment.sequential.fit", lambda data, **kwargs: Diverged())
     exp = experiment(sizes=(1_000,))

@@ -1,0 +1,309 @@
+"""The paper figure scripts: each draws what its results say, and fails clearly without them.
+
+Figures are built from the committed results (the SBC sweeps and benchmarks) or from small
+synthetic result files whose numbers are known, and the drawn lines are compared with
+those numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+PAPERS = Path(__file__).resolve().parents[2] / "papers"
+REPO = PAPERS.parent
+
+
+@pytest.fixture
+def papers(monkeypatch):
+    """Import a figure script of ``papers/`` by name (they import ``figure_inputs``)."""
+    monkeypatch.syspath_prepend(str(PAPERS))
+
+    def load(name: str):
+        return importlib.import_module(name)
+
+    yield load
+    plt.close("all")
+
+
+def labelled_lines(ax):
+    lines = ax.get_lines()
+    return {line.get_label(): line for line in lines if not line.get_label().startswith("_")}
+
+
+def loop_result(rounds_per_run: dict[tuple[str, int], list[dict]]) -> dict:
+    """A synthetic loop_accuracy result with the given rounds per (template, seed)."""
+    runs = [
+        {"template": template, "seed": seed, "rounds": rounds}
+        for (template, seed), rounds in rounds_per_run.items()
+    ]
+    return {
+        "experiment": "loop_accuracy",
+        "jax_backend": "cpu",
+        "config": {"effect_scale": 0.4, "fit": "demo"},
+        "runs": runs,
+    }
+
+
+def loop_round(number, accuracy, gap, oracle, uniform, ari, shares, arms) -> dict:
+    return {
+        "round": number,
+        "n_visitors": 1000 * 2 ** (number - 1),
+        "cumulative_visitors": 1000 * (2**number - 1),
+        "policy_accuracy": accuracy,
+        "oracle_gap": gap,
+        "rpv_policy": oracle - gap,
+        "rpv_oracle": oracle,
+        "rpv_uniform": uniform,
+        "segment_recovery": {
+            "adjusted_rand_index": ari,
+            "cluster_optimal_share": shares,
+            "cluster_optimal_arm": arms,
+            "cluster_share": {c: 1 / len(shares) for c in shares},
+        },
+    }
+
+
+SYNTHETIC_LOOP = loop_result(
+    {
+        ("clustered", 1): [
+            loop_round(1, 0.4, 0.9, 5.0, 4.0, 0.1, {"a": 0.2, "b": 0.6}, {"a": "x", "b": "y"}),
+            loop_round(2, 0.6, 0.5, 5.0, 4.0, 0.3, {"a": 0.4, "b": 0.8}, {"a": "x", "b": "y"}),
+        ],
+        ("clustered", 2): [
+            loop_round(1, 0.2, 1.1, 5.0, 4.2, 0.3, {"a": 0.0, "b": 0.4}, {"a": "x", "b": "y"}),
+            loop_round(2, 0.8, 0.3, 5.0, 4.2, 0.5, {"a": 0.6, "b": 1.0}, {"a": "x", "b": "y"}),
+        ],
+        ("clustered_realistic", 1): [
+            loop_round(1, 0.5, 0.7, 4.0, 3.5, 0.0, {"c": 0.5}, {"c": "z"}),
+            loop_round(2, 0.7, 0.2, 4.0, 3.5, 0.2, {"c": 0.9}, {"c": "z"}),
+        ],
+    }
+)
+
+
+# ----------------------------------------------------------------------- coverage vs n
+def test_coverage_figure_draws_the_held_out_coverage(papers):
+    coverage = papers("coverage_vs_n")
+    from pytyche.calibration import Calibration, evaluate_calibration
+    from pytyche.sbc import load_result
+
+    result = load_result(coverage.DEFAULT_RESULT)
+    calibration = Calibration.load(coverage.DEFAULT_CALIBRATION)
+    figure = coverage.build_figure(result, calibration, levels=(0.8, 0.9))
+    (ax,) = figure.axes
+    lines = labelled_lines(ax)
+    assert set(lines) == {
+        "uncalibrated, 80%",
+        "calibrated, 80%",
+        "uncalibrated, 90%",
+        "calibrated, 90%",
+    }
+    assert ax.get_xlabel() == "scale n (visitors per dataset)"
+    assert ax.get_ylabel() == "empirical coverage (held-out sweep)"
+    assert ax.get_xscale() == "log"
+    expected = evaluate_calibration(calibration, result)
+    at_90 = expected[expected["level"] == 0.9].sort_values("n")
+    for kind, column in (("uncalibrated", "raw_coverage"), ("calibrated", "calibrated_coverage")):
+        x, y = lines[f"{kind}, 90%"].get_data()
+        np.testing.assert_array_equal(x, at_90["n"].to_numpy(float))
+        np.testing.assert_allclose(y, at_90[column].to_numpy())
+    # The committed sweep's story: raw coverage falls with n, calibrated stays at 90%.
+    raw = lines["uncalibrated, 90%"].get_ydata()
+    assert np.all(np.diff(raw) < 0) and raw[-1] < 0.5
+    assert np.all(np.abs(lines["calibrated, 90%"].get_ydata() - 0.9) < 0.03)
+
+
+def test_coverage_script_writes_png(papers, tmp_path, capsys):
+    coverage = papers("coverage_vs_n")
+    assert coverage.main(["--out-dir", str(tmp_path), "--levels", "0.9", "--name", "cov"]) == 0
+    written = tmp_path / "cov.png"
+    assert written.stat().st_size > 10_000
+    assert plt.imread(written).ndim == 3
+    assert str(written) in capsys.readouterr().out
+
+
+def test_coverage_script_names_the_missing_file(papers, tmp_path, capsys):
+    coverage = papers("coverage_vs_n")
+    missing = tmp_path / "nothing.nc"
+    assert coverage.main(["--result", str(missing), "--out-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert str(missing) in error and "pytyche sbc run" in error
+    assert not list(tmp_path.glob("*.png"))
+
+
+# ----------------------------------------------------------------------- speed-up vs n
+def bench_bcf(backend: str, date: str, times: dict[int, tuple[float, float, float]]) -> dict:
+    """(pytyche, stochtree binary, stochtree one-hot) seconds per iteration per n."""
+    return {
+        "benchmark": "bcf_iteration_time",
+        "jax_backend": backend,
+        "date": date,
+        "rows": [
+            {
+                "n": n,
+                "mu_trees": 250,
+                "tau_trees": 100,
+                "pytyche_joint_hurdle_k3": {"s_per_iter": ours},
+                "stochtree_bcf_binary": {"s_per_iter": binary},
+                "stochtree_bcf_onehot": {"s_per_iter": onehot},
+            }
+            for n, (ours, binary, onehot) in times.items()
+        ]
+        + [{"n": 10, "mu_trees": 1, "tau_trees": 1, "pytyche_joint_hurdle_k3": {"s_per_iter": 1}}],
+    }
+
+
+def test_speedup_figure_plots_peer_over_pytyche_time(papers, tmp_path):
+    speedup = papers("speedup_vs_n")
+    old = bench_bcf("cpu", "2026-01-01", {1000: (1.0, 9.0, 9.0)})
+    new = bench_bcf("cpu", "2026-02-01", {1000: (1.0, 2.0, 4.0), 8000: (2.0, 10.0, 30.0)})
+    for name, result in (("bench_bcf_cpu_a.json", new), ("bench_bcf_cpu_b.json", old)):
+        (tmp_path / name).write_text(json.dumps(result))
+    newest = speedup.newest_bcf_results(tmp_path)
+    assert newest == [tmp_path / "bench_bcf_cpu_a.json"]  # by date, not by file name
+    forest = {
+        "meta": {"device": "cpu:0", "num_trees": 200},
+        "rows": [
+            {"n": 1000, "ours_s": 0.5, "stochtree_s": 1.5},
+            {"n": 8000, "ours_s": 1.0, "stochtree_s": None},
+        ],
+    }
+    figure = speedup.build_figure([new], forest)
+    bcf_ax, forest_ax = figure.axes
+    bcf_lines = labelled_lines(bcf_ax)
+    assert set(bcf_lines) == {
+        "vs StochTree BCF, binary treatment (cpu)",
+        "vs StochTree BCF, K = 3 one-hot (cpu)",
+    }
+    x, y = bcf_lines["vs StochTree BCF, binary treatment (cpu)"].get_data()
+    np.testing.assert_array_equal(x, [1000, 8000])
+    np.testing.assert_allclose(y, [2.0, 5.0])
+    onehot = bcf_lines["vs StochTree BCF, K = 3 one-hot (cpu)"]
+    np.testing.assert_allclose(onehot.get_ydata(), [4.0, 15.0])
+    (forest_line,) = labelled_lines(forest_ax).values()
+    np.testing.assert_allclose(forest_line.get_xydata(), [[1000, 3.0]])  # the None row is dropped
+    for ax in figure.axes:
+        assert ax.get_xlabel() == "n (visitors)"
+        assert ax.get_ylabel() == "speed-up (StochTree time / pytyche time)"
+
+
+def test_speedup_script_on_committed_benchmarks(papers, tmp_path):
+    speedup = papers("speedup_vs_n")
+    assert speedup.main(["--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / "speedup_vs_n.png").stat().st_size > 10_000
+
+
+def test_speedup_script_names_the_missing_file(papers, tmp_path, capsys):
+    speedup = papers("speedup_vs_n")
+    missing = tmp_path / "bench_forest_cpu.json"
+    assert speedup.main(["--forest", str(missing), "--out-dir", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert str(missing) in error and "experiments/bench_forest.py" in error
+
+
+# --------------------------------------------------------------- loop: accuracy and recovery
+def test_policy_accuracy_figure_averages_seeds(papers):
+    accuracy = papers("policy_accuracy_by_round")
+    figure = accuracy.build_figure(SYNTHETIC_LOOP)
+    accuracy_ax, gap_ax = figure.axes
+    lines = labelled_lines(accuracy_ax)
+    assert set(lines) == {"clustered", "clustered_realistic"}
+    np.testing.assert_allclose(lines["clustered"].get_xydata(), [[1, 0.3], [2, 0.7]])
+    np.testing.assert_allclose(lines["clustered_realistic"].get_ydata(), [0.5, 0.7])
+    gaps = labelled_lines(gap_ax)
+    assert len(gaps) == 4
+    np.testing.assert_allclose(gaps["clustered"].get_ydata(), [1.0, 0.4])
+    np.testing.assert_allclose(gaps["clustered, uniform"].get_ydata(), [0.9, 0.9])
+    assert accuracy_ax.get_ylabel() == "policy accuracy (share of visitors)"
+    assert gap_ax.get_ylabel() == "oracle gap (true revenue per visitor)"
+    assert gap_ax.get_xlabel() == "round (cumulative visitors)"
+    # two seeds of "clustered": their rounds are also drawn as dots
+    assert sum(len(c.get_offsets()) for c in accuracy_ax.collections) == 4
+
+
+def test_segment_recovery_figure(papers):
+    recovery = papers("segment_recovery")
+    figure = recovery.build_figure(SYNTHETIC_LOOP)
+    ari_ax, clustered_ax, realistic_ax = figure.axes
+    ari = labelled_lines(ari_ax)
+    np.testing.assert_allclose(ari["clustered"].get_ydata(), [0.2, 0.4])
+    np.testing.assert_allclose(ari["clustered_realistic"].get_ydata(), [0.0, 0.2])
+    assert ari_ax.get_ylabel() == "adjusted Rand index (segments vs clusters)"
+    clusters = labelled_lines(clustered_ax)
+    assert set(clusters) == {"a (x)", "b (y)"}
+    np.testing.assert_allclose(clusters["a (x)"].get_ydata(), [0.1, 0.5])
+    np.testing.assert_allclose(clusters["b (y)"].get_ydata(), [0.5, 0.9])
+    assert set(labelled_lines(realistic_ax)) == {"c (z)"}
+    assert realistic_ax.get_title(loc="left") == "clustered_realistic"
+
+
+@pytest.mark.parametrize("script", ["policy_accuracy_by_round", "segment_recovery"])
+def test_loop_figures_from_a_result_file(papers, tmp_path, script, capsys):
+    module = papers(script)
+    missing = tmp_path / "loop_accuracy_cpu.json"
+    assert module.main(["--result", str(missing), "--out-dir", str(tmp_path)]) == 2
+    assert "experiments/loop_accuracy.py" in capsys.readouterr().err
+    missing.write_text(json.dumps(SYNTHETIC_LOOP))
+    assert module.main(["--result", str(missing), "--out-dir", str(tmp_path)]) == 0
+    assert (tmp_path / f"{script}.png").stat().st_size > 5_000
+
+
+def test_committed_loop_result_is_complete():
+    """The committed result has every round of every run with the fields the figures read."""
+    path = REPO / "experiments" / "results" / "loop_accuracy_cpu.json"
+    result = json.loads(path.read_text())
+    config = result["config"]
+    assert {run["template"] for run in result["runs"]} == {"clustered", "clustered_realistic"}
+    for run in result["runs"]:
+        assert [r["round"] for r in run["rounds"]] == list(range(1, config["rounds"] + 1))
+        for r in run["rounds"]:
+            assert 0 <= r["policy_accuracy"] <= 1
+            assert r["oracle_gap"] >= 0
+            assert np.isclose(r["oracle_gap"], r["rpv_oracle"] - r["rpv_policy"])
+            shares = r["segment_recovery"]["cluster_share"]
+            assert np.isclose(sum(shares.values()), 1.0)
+
+
+# ------------------------------------------------------------------------- make figures
+def test_make_figures_writes_every_figure(papers, tmp_path):
+    make_figures = papers("make_figures")
+    assert make_figures.main(["--out-dir", str(tmp_path)]) == 0
+    names = {path.name for path in tmp_path.glob("*.png")}
+    assert {
+        "coverage_vs_n_conjugate-normal-overconfident-holdout.png",
+        "speedup_vs_n.png",
+        "policy_accuracy_by_round.png",
+        "segment_recovery.png",
+    } <= names
+
+
+def test_make_figures_pairs_bcf_artifacts_with_their_held_out_sweep(papers, tmp_path, monkeypatch):
+    make_figures = papers("make_figures")
+    results, bundled = tmp_path / "results", tmp_path / "bundled"
+    results.mkdir()
+    bundled.mkdir()
+    artifact = json.loads((REPO / "sbc/results/conjugate-normal-overconfident.json").read_text())
+    for sweep, directory in (("with-holdout", bundled), ("without-holdout", results)):
+        payload = {**artifact, "model": "hurdle_bcf", "sweep_id": sweep}
+        (directory / f"{sweep}.json").write_text(json.dumps(payload))
+    (results / "with-holdout-holdout.nc").write_bytes(b"")
+    (results / "conjugate.json").write_text(json.dumps(artifact))  # the default figure's
+    monkeypatch.setattr(make_figures, "SBC_RESULTS", results)
+    monkeypatch.setattr(make_figures, "ARTIFACT_DIRS", (results, bundled))
+    assert make_figures.bcf_coverage_inputs() == [
+        (results / "with-holdout-holdout.nc", bundled / "with-holdout.json")
+    ]
+    runs = make_figures.planned_runs(tmp_path / "out")
+    assert [script for script, _ in runs] == [*make_figures.FIGURE_SCRIPTS, "coverage_vs_n"]
+    assert runs[-1][1][:4] == [
+        "--result",
+        str(results / "with-holdout-holdout.nc"),
+        "--calibration",
+        str(bundled / "with-holdout.json"),
+    ]
