@@ -4,12 +4,14 @@
   (:mod:`pytyche.sbc`): inflation factors per nominal level and scale n;
 - :meth:`Calibration.save` / :meth:`Calibration.load` (JSON);
 - :meth:`Calibration.applies_to` checks the regime (family, metric, K) and warns outside the
-  fitted scale range; :meth:`Calibration.apply` returns calibrated intervals **and**
+  fitted scale range, :meth:`Calibration.check_config` warns when a fit's settings differ
+  from the sweep's; :meth:`Calibration.apply` returns calibrated intervals **and**
   calibrated draws, labelled ``ClaimLevel.CALIBRATED``.
 """
 
 from pytyche.calibration.artifact import (
     Calibration,
+    CalibrationConfigWarning,
     CalibrationMismatchError,
     CalibrationRangeWarning,
     Regime,
@@ -23,6 +25,7 @@ from pytyche.calibration.fitting import (
 
 __all__ = [
     "Calibration",
+    "CalibrationConfigWarning",
     "CalibrationMismatchError",
     "CalibrationRangeWarning",
     "Regime",

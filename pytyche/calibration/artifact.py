@@ -39,6 +39,7 @@ from pytyche.contracts import ClaimLevel, Metric, MetricFamily
 __all__ = [
     "SCHEMA_VERSION",
     "Calibration",
+    "CalibrationConfigWarning",
     "CalibrationMismatchError",
     "CalibrationRangeWarning",
     "Regime",
@@ -60,6 +61,10 @@ class CalibrationMismatchError(ValueError):
 
 class CalibrationRangeWarning(UserWarning):
     """A calibration artifact is used at a scale outside the range it was fitted on."""
+
+
+class CalibrationConfigWarning(UserWarning):
+    """A calibration is used with fit settings other than those it was fitted for."""
 
 
 class Regime(NamedTuple):
@@ -99,6 +104,9 @@ class Calibration:
         The quantities pooled in the fit.
     coverage_before, coverage_after
         ``(V, N)`` in-sample empirical coverage of the raw and corrected intervals.
+    fit_config
+        The sweep's fit settings (``BCFConfig`` fields, e.g. tree counts and draws): the
+        correction is measured for fits made this way (empty when unknown).
     method
         Description of the correction.
     """
@@ -118,6 +126,7 @@ class Calibration:
     quantities: tuple[str, ...]
     coverage_before: np.ndarray
     coverage_after: np.ndarray
+    fit_config: dict[str, Any] = field(default_factory=dict)
     method: str = METHOD
     schema_version: int = field(default=SCHEMA_VERSION)
 
@@ -141,6 +150,40 @@ class Calibration:
             raise ValueError("num_replicates must have one entry per scale")
 
     # ------------------------------------------------------------ regime
+    def config_mismatches(self, config: Any) -> list[str]:
+        """Fit settings of ``config`` (a ``BCFConfig``) that differ from the sweep's.
+
+        Returns
+        -------
+        list of str
+            ``"name: fitted with A, used with B"`` per differing field (empty when the
+            artifact records no fit settings or all recorded ones agree).
+        """
+        reasons = []
+        for name, fitted in sorted(self.fit_config.items()):
+            used = getattr(config, name, None)
+            if used is not None and used != fitted:
+                reasons.append(f"{name}: fitted with {fitted!r}, used with {used!r}")
+        return reasons
+
+    def check_config(self, config: Any) -> bool:
+        """Warn (`CalibrationConfigWarning`) when ``config`` is not the sweep's fit config.
+
+        A correction fitted on SBC sweeps of one fit configuration (forest sizes, chain
+        lengths) is not measured for another: intervals of a larger forest or a longer
+        chain undercover by a different amount. Returns True when the settings agree.
+        """
+        reasons = self.config_mismatches(config)
+        if reasons:
+            warnings.warn(
+                f"calibration {self.sweep_id!r} was fitted on fits with other settings ("
+                + "; ".join(reasons)
+                + "); its correction is unmeasured for this fit configuration",
+                CalibrationConfigWarning,
+                stacklevel=2,
+            )
+        return not reasons
+
     @property
     def scale_range(self) -> tuple[int, int]:
         """Smallest and largest scale n the factors were measured at."""
@@ -352,6 +395,7 @@ class Calibration:
             "scales": list(self.scales),
             "num_replicates": list(self.num_replicates),
             "quantities": list(self.quantities),
+            "fit_config": dict(self.fit_config),
         }
         for name in _ARRAY_FIELDS:
             out[name] = np.asarray(getattr(self, name)).tolist()
@@ -397,6 +441,7 @@ class Calibration:
             quantities=tuple(str(q) for q in payload["quantities"]),
             coverage_before=np.asarray(payload["coverage_before"], float),
             coverage_after=np.asarray(payload["coverage_after"], float),
+            fit_config=dict(payload.get("fit_config", {})),
             method=str(payload.get("method", METHOD)),
         )
 

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import json
 from collections.abc import Sequence
 
 import numpy as np
@@ -174,6 +175,7 @@ def fit_calibration(
         num_replicates=tuple(counts),
         quantities=tuple(selected),
         coverage_before=before,
+        fit_config=json.loads(attrs.get("spec_json", "{}")).get("fit", {}),
         coverage_after=after,
     )
 

@@ -235,6 +235,8 @@ class SequentialExperiment(Iterator[Round]):
                 "claim_level and interval(gate_draws, level, n_visitors)), or None for "
                 f"uncalibrated; got {type(calibration).__name__}"
             )
+        if calibration is not None and hasattr(calibration, "check_config"):
+            calibration.check_config(fit_config)  # warns if fitted for other fit settings
         _check_generator_arms(generator, config.treatments)
         self.config = config
         self.schedule = schedule

@@ -128,3 +128,33 @@ def test_fresh_held_out_sweep_is_calibrated(tmp_path):
         assert abs(row.calibrated_coverage - row.level) < tolerance, row
     ninety = table[table.level == 0.9]
     assert np.all(ninety.raw_coverage < 0.9)
+
+
+def test_bundled_artifact_records_its_fit_config_and_warns_for_another():
+    from pytyche.calibration import CalibrationConfigWarning
+    from pytyche.inference import BCFConfig
+
+    calibration = bundled()
+    sweep_fit = load_spec(TRAIN_SPEC).to_dict()["fit"]
+    assert calibration.fit_config == sweep_fit
+    same = BCFConfig(num_mu_trees=30, num_tau_trees=10, num_warmup=100, num_draws=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert calibration.check_config(same)
+    with pytest.warns(
+        CalibrationConfigWarning, match="num_mu_trees: fitted with 30, used with 200"
+    ):
+        assert not calibration.check_config(BCFConfig())
+    assert Calibration.from_dict(calibration.to_dict()).fit_config == calibration.fit_config
+
+
+def test_an_experiment_with_another_fit_config_warns_at_construction():
+    from pytyche.calibration import CalibrationConfigWarning
+
+    arms = ("control", "low_promo", "free_ship")
+    generator = pytyche.simulated_experiment_generator(
+        "clustered_realistic", K=3, seed=0, treatment_names=arms
+    )
+    schedule = pytyche.GeometricSchedule(initial=1_000, growth=2.0, n_rounds=2)
+    with pytest.warns(CalibrationConfigWarning, match="unmeasured for this fit configuration"):
+        pytyche.sequential_experiment(generator, schedule, arms, calibration=bundled())
