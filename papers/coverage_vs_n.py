@@ -24,7 +24,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from figure_inputs import FIGURES, SBC_RESULTS, MissingResultError, require, save
+from figure_inputs import FIGURES, SBC_RESULTS, require, run_figure, save
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
@@ -151,13 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="output file stem")
     parser.add_argument("--out-dir", type=Path, default=FIGURES)
     args = parser.parse_args(argv)
-    try:
-        path = make_figure(args.result, args.calibration, args.out_dir, args.levels, args.name)
-    except MissingResultError as error:
-        print(f"coverage_vs_n: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    return run_figure(
+        "coverage_vs_n",
+        lambda: make_figure(args.result, args.calibration, args.out_dir, args.levels, args.name),
+    )
 
 
 if __name__ == "__main__":

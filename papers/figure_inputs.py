@@ -6,6 +6,8 @@ Shared by the figure scripts in this folder (each is also runnable on its own).
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -32,6 +34,17 @@ def require(path: Path, produced_by: str) -> Path:
     if not path.is_file():
         raise MissingResultError(f"result file {path} is missing; produce it with: {produced_by}")
     return path
+
+
+def run_figure(name: str, make: Callable[[], Path]) -> int:
+    """Run a script's ``make``: exit status 0, or 2 with the message when an input is missing."""
+    try:
+        path = make()
+    except MissingResultError as error:
+        print(f"{name}: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
 
 
 def read_json(path: Path, produced_by: str) -> dict:

@@ -17,7 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from figure_inputs import EXPERIMENT_RESULTS, FIGURES, MissingResultError, read_json, save
+from figure_inputs import EXPERIMENT_RESULTS, FIGURES, read_json, run_figure, save
 from matplotlib.figure import Figure
 
 DEFAULT_RESULT = EXPERIMENT_RESULTS / "loop_accuracy_cpu.json"
@@ -106,13 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", type=Path, default=DEFAULT_RESULT)
     parser.add_argument("--out-dir", type=Path, default=FIGURES)
     args = parser.parse_args(argv)
-    try:
-        path = make_figure(args.result, args.out_dir)
-    except MissingResultError as error:
-        print(f"policy_accuracy_by_round: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+    return run_figure("policy_accuracy_by_round", lambda: make_figure(args.result, args.out_dir))
 
 
 if __name__ == "__main__":

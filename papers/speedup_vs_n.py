@@ -29,6 +29,7 @@ from figure_inputs import (
     MissingResultError,
     read_json,
     require,
+    run_figure,
     save,
 )
 from matplotlib.figure import Figure
@@ -135,16 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forest", type=Path, default=DEFAULT_FOREST)
     parser.add_argument("--out-dir", type=Path, default=FIGURES)
     args = parser.parse_args(argv)
-    try:
-        if args.bcf is not None:
-            for path in args.bcf:
-                require(path, BCF_PRODUCER)
-        path = make_figure(args.bcf, args.forest, args.out_dir)
-    except MissingResultError as error:
-        print(f"speedup_vs_n: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+
+    def make() -> Path:
+        for path in args.bcf or ():
+            require(path, BCF_PRODUCER)
+        return make_figure(args.bcf, args.forest, args.out_dir)
+
+    return run_figure("speedup_vs_n", make)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from pytyche.data import PROPENSITY_PREFIX, RoundData
 from pytyche.forest.binning import BinSpec, bin_covariates
 from pytyche.forest.trees import Trees, traverse
 
-__all__ = ["FAMILY_METRICS", "ForestDraws", "Posterior", "PosteriorSpec"]
+__all__ = ["FAMILY_METRICS", "ForestDraws", "Posterior", "PosteriorSpec", "hurdle_metric"]
 
 FAMILY_METRICS = {
     MetricFamily.HURDLE: (
@@ -50,6 +50,47 @@ FAMILY_METRICS = {
 }
 PREDICT_CHUNK = 16_384
 CLAIM = ClaimLevel.POSTERIOR.value
+
+
+def hurdle_metric(
+    metric: Metric,
+    conversion_fit: Any,
+    severity_fit: Any,
+    sigma2: Any,
+    outcome_center: Any,
+    outcome_scale: Any,
+) -> Any:
+    """A hurdle metric per joint draw from the two channels' fits (NumPy or JAX arrays).
+
+    Conversion ``Φ(f^c)``; revenue per converter ``exp(c + s f^s + s² σ² / 2)`` (the
+    log-normal mean, ``c``, ``s`` the severity standardisation); revenue per visitor their
+    product — draw by draw, never from plugged-in posterior means.
+
+    Parameters
+    ----------
+    metric
+        ``conversion_rate``, ``revenue_per_converter`` or ``revenue_per_visitor``.
+    conversion_fit, severity_fit
+        Channel fits in model units, same shape.
+    sigma2
+        Severity noise variance (model units), broadcastable to the fits.
+    outcome_center, outcome_scale
+        ``c`` and ``s``.
+
+    Returns
+    -------
+    array
+        JAX array when ``conversion_fit`` is one (usable under ``jit``), else NumPy.
+    """
+    xp, cdf = (jnp, jax.scipy.special.ndtr) if isinstance(conversion_fit, jax.Array) else (np, ndtr)
+    conversion = cdf(conversion_fit)
+    if metric is Metric.CONVERSION_RATE:
+        return conversion
+    log_mean = outcome_center + outcome_scale * severity_fit + outcome_scale**2 * sigma2 / 2
+    spend = xp.exp(log_mean)
+    if metric is Metric.REVENUE_PER_CONVERTER:
+        return spend
+    return conversion * spend
 
 
 @dataclass(frozen=True)
@@ -305,19 +346,16 @@ class Posterior:
         spec = self.spec
         if spec.family is MetricFamily.CONTINUOUS:
             return spec.outcome_center + spec.outcome_scale * fit[:, :, 0].astype(np.float64)
-        conversion = ndtr(fit[:, :, 0].astype(np.float64))
-        if metric is Metric.CONVERSION_RATE:
-            return conversion
-        sigma2 = self.sites["sigma2"].astype(np.float64)[:, :, None, None]
-        log_mean = (
-            spec.outcome_center
-            + spec.outcome_scale * fit[:, :, 1].astype(np.float64)
-            + spec.outcome_scale**2 * sigma2 / 2
+        if spec.family is MetricFamily.BINARY:
+            return ndtr(fit[:, :, 0].astype(np.float64))
+        return hurdle_metric(
+            metric,
+            fit[:, :, 0].astype(np.float64),
+            fit[:, :, 1].astype(np.float64),
+            self.sites["sigma2"].astype(np.float64)[:, :, None, None],
+            spec.outcome_center,
+            spec.outcome_scale,
         )
-        spend = np.exp(log_mean)
-        if metric is Metric.REVENUE_PER_CONVERTER:
-            return spend
-        return conversion * spend
 
     def reward_draws(
         self, metric: Metric | str | None = None, *, visitors: np.ndarray | None = None

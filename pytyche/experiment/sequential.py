@@ -469,13 +469,12 @@ class SequentialExperiment(Iterator[Round]):
             config.max_analysis_visitors,
             config.seed_for(index, SeedStream.SUBSAMPLE),
         )
-        draws = np.ascontiguousarray(posterior.reward_draws(visitors=np.asarray(rows)))
-        fit = getattr(posterior, "fit", draws)
-        if not (np.all(np.isfinite(fit)) and np.all(np.isfinite(draws))):
-            bad = int(np.sum(~np.isfinite(fit))) or int(np.sum(~np.isfinite(draws)))
+        draws = np.ascontiguousarray(posterior.reward_draws(visitors=rows))
+        if not np.all(np.isfinite(draws)):
+            bad = int(np.sum(~np.isfinite(draws)))
             raise RuntimeError(
-                f"round {index}: the fit returned {bad:,} non-finite values "
-                "(a diverged sampler); the round's data is stored, so "
+                f"round {index}: the fit returned {bad:,} non-finite reward draws of "
+                f"{draws.size:,} (a diverged sampler); the round's data is stored, so "
                 "the round can be rerun with another fit_config after load_experiment"
             )
         covariates = cumulative.frame.loc[rows, list(cumulative.covariates)].reset_index(drop=True)

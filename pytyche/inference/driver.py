@@ -60,7 +60,16 @@ _PROBLEM_ARRAYS = (
 )
 """Fields of `BCFProblem` that vary between datasets (traced arguments)."""
 
-_DATA_ARRAYS = ("mu_bins", "tau_bins", "basis", "weights", "converted", "targets", "offset")
+_DATA_ARRAYS = (
+    "mu_bins",
+    "tau_bins",
+    "basis",
+    "weights",
+    "converted",
+    "targets",
+    "offset",
+    "is_probit",
+)
 """Fields of `PreparedData` that vary between datasets (traced arguments)."""
 
 DEFAULT_FIELDS = ("z", "fit", "info")
@@ -97,7 +106,6 @@ class RunArrays(NamedTuple):
     problem: dict[str, jax.Array]
     data: dict[str, Any]
     init_values: dict[str, jax.Array]
-    is_probit: jax.Array
 
 
 class PreparedRun(NamedTuple):
@@ -190,7 +198,6 @@ def prepare_run(
         problem=problem_arrays,
         data={name: getattr(data, name) for name in _DATA_ARRAYS},
         init_values=dict(data.init_values),
-        is_probit=data.is_probit,
     )
     return PreparedRun(static, arrays, data.mu_spec, data.tau_spec)
 
@@ -267,7 +274,6 @@ def chain_sampler(
         data = PreparedData(
             mu_spec=None,
             tau_spec=None,
-            is_probit=arrays.is_probit,
             layout=static.layout,
             supports=supports,
             init_values=arrays.init_values,

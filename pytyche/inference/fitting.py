@@ -16,7 +16,14 @@ from pytyche.contracts import Metric, MetricFamily
 from pytyche.data import RoundData
 from pytyche.inference.compile_cache import enable_compile_cache
 from pytyche.inference.config import BCFConfig
-from pytyche.inference.driver import DEFAULT_FIELDS, FOREST_FIELDS, prepare_run, run_chains
+from pytyche.inference.driver import (
+    DEFAULT_FIELDS,
+    FOREST_FIELDS,
+    ChainDraws,
+    PreparedRun,
+    prepare_run,
+    run_chains,
+)
 from pytyche.inference.kernel import BCFKernel
 from pytyche.models.problem import make_problem
 from pytyche.models.registry import DEFAULT_MODEL, get_model
@@ -70,7 +77,9 @@ def fit(
     seed
         Seed of the MCMC; the same seed gives the same draws.
     progress
-        Show NumPyro's progress bar.
+        Print each compiled run and its wall time (NumPyro's progress bar with
+        ``chain_method="parallel"``). The run is one compiled loop, so there is no
+        per-iteration bar.
     model
         A registered model name (see :mod:`pytyche.models.registry`) or a model function.
 
@@ -111,45 +120,36 @@ def fit(
     run = prepare_run(problem, config, model=model_fn)
     fields = DEFAULT_FIELDS + extra
     if config.chain_method == "vectorized" or config.num_chains == 1:
-        draws = _announce(progress, config)(run_chains)(
-            key, run, model=model_fn, config=config, fields=fields
-        )
+        draws = _run(progress, config.num_chains, config, key, run, model_fn, fields)
     else:
         # Sequential: the keys NumPyro would use, one compiled single-chain run each.
         single = dataclasses.replace(config, num_chains=1)
         chains = [
-            _announce(progress, config, chain)(run_chains)(
-                chain_key, run, model=model_fn, config=single, fields=fields
-            )
-            for chain, chain_key in enumerate(jax.random.split(key, config.num_chains))
+            _run(progress, 1, single, chain_key, run, model_fn, fields)
+            for chain_key in jax.random.split(key, config.num_chains)
         ]
         draws = jax.tree.map(lambda *a: np.concatenate(a), *chains)
     return Posterior.from_draws(draws, data, problem, run, metric=posterior_metric)
 
 
-def _announce(progress: bool, config: BCFConfig, chain: int | None = None) -> Callable:
-    """Wrap a run so that, with ``progress``, it prints what it runs and how long it took."""
-
-    def wrap(fn: Callable) -> Callable:
-        if not progress:
-            return fn
-
-        def timed(*args, **kwargs):
-            label = "" if chain is None else f" (chain {chain})"
-            iterations = config.num_warmup + config.num_draws
-            print(
-                f"BCF{label}: {config.num_chains if chain is None else 1} chain(s) × "
-                f"{iterations} iterations …",
-                flush=True,
-            )
-            start = time.perf_counter()
-            out = jax.block_until_ready(fn(*args, **kwargs))
-            print(f"BCF{label}: done in {time.perf_counter() - start:.1f} s", flush=True)
-            return out
-
-        return timed
-
-    return wrap
+def _run(
+    progress: bool,
+    num_chains: int,
+    config: BCFConfig,
+    key: jax.Array,
+    run: PreparedRun,
+    model: Callable,
+    fields: tuple[str, ...],
+) -> ChainDraws:
+    """`run_chains`, announcing the run and its wall time when ``progress``."""
+    if progress:
+        iterations = config.num_warmup + config.num_draws
+        print(f"BCF: {num_chains} chain(s) × {iterations} iterations …", flush=True)
+        start = time.perf_counter()
+    draws = jax.block_until_ready(run_chains(key, run, model=model, config=config, fields=fields))
+    if progress:
+        print(f"BCF: done in {time.perf_counter() - start:.1f} s", flush=True)
+    return draws
 
 
 def _family(family: MetricFamily | str) -> MetricFamily:

@@ -85,6 +85,7 @@ from pytyche.generators.templates import CLUSTERS, TEMPLATES
 from pytyche.inference.config import BCFConfig
 from pytyche.models.problem import make_problem
 from pytyche.models.registry import DEFAULT_MODEL, get_model
+from pytyche.posterior import hurdle_metric
 from pytyche.sbc.problem import ProblemRegime, SimulatedBatch, register_sbc_problem
 
 __all__ = [
@@ -474,16 +475,9 @@ def quantity_draws(
     jax.Array
         ``(S, Q' (K − 1))`` quantity draws, row-major over (weight row, active arm).
     """
-    conversion = jax.scipy.special.ndtr(fit[:, 0])  # (S, n, K)
-    scale = outcome_scale
-    log_mean = outcome_center + scale * fit[:, 1] + scale**2 * sigma2[:, None, None] / 2
-    spend = jnp.exp(log_mean)
-    if metric is Metric.CONVERSION_RATE:
-        values = conversion
-    elif metric is Metric.REVENUE_PER_CONVERTER:
-        values = spend
-    else:
-        values = conversion * spend
+    values = hurdle_metric(
+        metric, fit[:, 0], fit[:, 1], sigma2[:, None, None], outcome_center, outcome_scale
+    )  # (S, n, K)
     effect = values[..., 1:] - values[..., :1]  # (S, n, K-1)
     averaged = jnp.einsum("snk,qn->sqk", effect, weights)
     return averaged.reshape(averaged.shape[0], -1)
