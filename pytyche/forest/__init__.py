@@ -21,7 +21,7 @@ num_channels=1, basis_dim=1, dtype=float32)`` builds root-only trees with zero l
 Sweep (the kernel the BCF sampler calls once per forest per iteration)
 ----------------------------------------------------------------------
 ``sweep(key, state, data, residuals, *, noise_var, leaf_prior_var, prior=TreePrior(),
-basis=None, channel_weight=None) -> (state, residuals, SweepInfo)``
+basis=None, arm=None, channel_weight=None, channel_rows=None) -> (state, residuals, SweepInfo)``
 
 * ``residuals`` ``(C, n)``: the channel targets minus the fit of **every** forest in the model
   (this one included). The returned residuals are the same quantity after the update (old fit
@@ -30,6 +30,12 @@ basis=None, channel_weight=None) -> (state, residuals, SweepInfo)``
   σ² updates in between reading ``r``.
 * ``basis`` ``(n, K)`` regresses each leaf's ``K``-vector on the visitor's basis (treatment
   forest: one-hot of the active arm, control = zeros); None is the scalar basis 1 (``K = 1``).
+* ``arm`` ``(n,)`` int: the same one-hot basis given by index (``arm = 0``: zero vector,
+  ``k``: unit vector ``e_k``); ``B`` is then diagonal and each channel's statistics are one
+  scatter on ``leaf·(K + 1) + arm``, several times faster than ``basis``. The kernel uses it.
+* ``channel_rows``: per channel None or the integer rows (padded with ``n``) of the only
+  visitors informing it (converters for severity, treated visitors for τ); the sweep then
+  touches only those rows of that channel (its other residuals are left as they were).
 * ``channel_weight`` ``(C, n)`` ≥ 0: observation precision multipliers, 0 masks a visitor out
   of a channel (severity channel: converters only); None = 1. The model per channel is
   ``r_ci ~ N(b_iᵀ μ_leaf,c, σ_c² / w_ci)``, ``μ_leaf,c ~ N(0, diag(leaf_prior_var[c]))``.

@@ -147,11 +147,36 @@ def posterior_terms(
     return LeafPosteriorTerms(covariance, noise, log_norm)
 
 
+def diagonal_posterior_terms(
+    standard_normal: jax.Array,
+    weight_sums: jax.Array,
+    noise_var: jax.Array,
+    leaf_prior_var: jax.Array,
+) -> LeafPosteriorTerms:
+    """`posterior_terms` for a diagonal ``B`` (an indicator basis: ``b_i`` is 0 or a unit
+    vector), given its diagonal ``weight_sums`` ``(..., C, K)``.
+
+    The leaf components are then independent a posteriori, so no factorisation is needed;
+    the "covariance" returned is its diagonal ``(..., C, K)`` (which `posterior_mean` and
+    `log_evidence` accept in place of the matrices).
+    """
+    precision = 1.0 / leaf_prior_var + weight_sums / noise_var[:, None]
+    covariance = 1.0 / precision
+    noise = standard_normal * jnp.sqrt(covariance)
+    log_norm = -0.5 * jnp.sum(jnp.log(leaf_prior_var) + jnp.log(precision), axis=-1)
+    return LeafPosteriorTerms(covariance, noise, log_norm)
+
+
 def posterior_mean(
     residual_stats: jax.Array, covariance: jax.Array, noise_var: jax.Array
 ) -> jax.Array:
-    """``(..., C, K)`` posterior mean ``Σ s / σ²`` from ``s`` ``(..., C, K)``."""
+    """``(..., C, K)`` posterior mean ``Σ s / σ²`` from ``s`` ``(..., C, K)``.
+
+    ``covariance`` is ``(..., C, K, K)``, or ``(..., C, K)`` for a diagonal ``Σ``.
+    """
     h = residual_stats / noise_var[:, None]
+    if covariance.shape == residual_stats.shape:
+        return covariance * h
     return jnp.einsum("...ckj,...cj->...ck", covariance, h)
 
 
@@ -161,7 +186,12 @@ def log_evidence(
     log_norm: jax.Array,
     noise_var: jax.Array,
 ) -> jax.Array:
-    """``(...,)`` log integrated likelihood summed over channels (see module docstring)."""
+    """``(...,)`` log integrated likelihood summed over channels (see module docstring).
+
+    ``covariance`` is ``(..., C, K, K)``, or ``(..., C, K)`` for a diagonal ``Σ``.
+    """
     h = residual_stats / noise_var[:, None]
+    if covariance.shape == residual_stats.shape:
+        return jnp.sum(log_norm + 0.5 * jnp.sum(h * covariance * h, axis=-1), axis=-1)
     quad = jnp.einsum("...ck,...ckj,...cj->...c", h, covariance, h)
     return jnp.sum(log_norm + 0.5 * quad, axis=-1)

@@ -23,23 +23,30 @@ split probabilities and ``LR = m(L) m(R) / m(η)``; the rule's prior and proposa
 cancel. A prune uses the reciprocal of the reverse grow. A grow whose children would hold
 fewer than ``min_leaf_count`` visitors has target 0 and is rejected.
 
-Performance layout (after bartz, Petrillo 2024): everything that does not depend on the
-residuals — proposals, the "as if grown" leaf indices, counts, ``Σ w b bᵀ`` and the
-residual-free parts of leaf posteriors, random draws — is computed for all trees at once;
-only the residual sums, the accept step, the leaf draw and the residual update run in the
-sequential ``lax.scan`` over trees.
+Performance layout: the proposals, their prior ratios, the random draws and the leaf
+values before the move (everything per tree that is small and residual-free) are computed
+for all trees at once, after bartz (Petrillo 2024); each tree's pass over the visitors —
+its "as if grown" leaf indices, the move's visitor counts, the leaf statistics, the residual
+update — runs in the sequential ``lax.scan`` over trees, where XLA on CPU compiles it into
+single-row loops (a reduction over a ``(trees, n)`` array is several times slower there
+than ``trees`` reductions over ``(n,)`` rows). With an indicator basis (``arm``: every basis
+vector is 0 or a unit vector, as for BCF's one-hot arms) ``B`` is diagonal and a channel's
+statistics are one scatter on the combined index ``leaf·(K + 1) + arm``; ``channel_rows``
+restricts a channel to the visitors that inform it (the converters of a hurdle's severity
+channel, the treated visitors of a treatment forest).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from pytyche.forest.leaves import (
-    LeafPosteriorTerms,
+    diagonal_posterior_terms,
     log_evidence,
     posterior_mean,
     posterior_terms,
@@ -255,43 +262,49 @@ def _apply_grow(proposal: Proposal, leaf_index: jax.Array, bins: jax.Array) -> j
     return jnp.where(proposal.grow & (leaf_index == node), child, leaf_index)
 
 
-def count_equal(index: jax.Array, target: jax.Array) -> jax.Array:
-    """``(trees,)`` int32 number of entries of ``index`` ``(trees, n)`` equal to ``target``.
+class _Indicator(NamedTuple):
+    """Per-channel visitor layout when every basis vector is 0 or a unit vector.
 
-    XLA's CPU row reductions of booleans are slow; summing 255-row blocks in uint8 (no
-    overflow) and then the block sums in int32 is several times faster.
+    For channel ``c``: ``rows[c]`` are the visitors it reads (None: all ``n``, in order;
+    else ``(m,)`` int32 visitor rows, padded with ``n``), ``weight[c]`` their weights (None:
+    1; padding rows 0) and ``slot[c]`` their basis slot (None: the scalar basis 1; else
+    ``0`` for the zero vector and ``k`` for the unit vector ``e_k``, ``1 ≤ k ≤ K``).
+    Then ``s_ℓck = Σ w r`` and ``B_ℓc = diag(Σ w)`` over the channel's visitors of leaf ``ℓ``
+    in slot ``k``: one scatter per channel on the combined index ``ℓ·(K + 1) + slot``.
     """
-    num_trees, n = index.shape
-    block = 255
-    width = -(-n // block)
-    padded = jnp.pad(index, ((0, 0), (0, width * block - n)), constant_values=0)
-    hits = (padded == target[:, None].astype(index.dtype)).astype(jnp.uint8)
-    partial = jnp.sum(hits.reshape(num_trees, block, width), axis=1, dtype=jnp.uint8)
-    return jnp.sum(partial, axis=1, dtype=jnp.int32)
+
+    rows: tuple[jax.Array | None, ...]
+    weight: tuple[jax.Array | None, ...]
+    slot: tuple[jax.Array | None, ...]
+
+
+class _Dense(NamedTuple):
+    """Visitor-major factors of a general basis (see `visitor_weights`)."""
+
+    weighted_basis: jax.Array
+    weighted_outer: jax.Array
+    basis: jax.Array
 
 
 class _TreeInputs(NamedTuple):
     """Per-tree inputs of the sequential stage (leading axis: trees)."""
 
     tree: jax.Array
+    node_count: jax.Array
     leaf_value: jax.Array
-    weight_stats: jax.Array | None
-    terms: LeafPosteriorTerms | None
     noise: jax.Array
     proposal: Proposal
-    log_ratio_base: jax.Array
     log_uniform: jax.Array
 
 
 class _SharedInputs(NamedTuple):
     """Inputs of the sequential stage shared by all trees."""
 
-    leaf_index: jax.Array
-    weighted_basis: jax.Array | None
-    weighted_outer: jax.Array | None
-    basis: jax.Array | None
+    bins: jax.Array
+    design: _Indicator | _Dense
     noise_var: jax.Array
     leaf_prior_var: jax.Array
+    min_leaf_count: jax.Array
 
 
 def _fill_move_node(node_stats: jax.Array, node: jax.Array) -> jax.Array:
@@ -299,53 +312,154 @@ def _fill_move_node(node_stats: jax.Array, node: jax.Array) -> jax.Array:
     return node_stats.at[node].set(node_stats[2 * node] + node_stats[2 * node + 1])
 
 
-def _leaf_statistics(
-    residuals: jax.Array, inputs: _TreeInputs, shared: _SharedInputs, index: jax.Array
-) -> tuple[jax.Array, jax.Array, LeafPosteriorTerms]:
-    """Residual sums ``s`` ``(S, C, K)``, ``B`` and posterior terms of one tree's slots.
+def _move_counts(
+    proposal: Proposal, node_count: jax.Array, grown: jax.Array, min_leaf_count: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Visitor counts of the "as if grown" tree, the move's legality and its log base ratio.
 
-    With unit weights and scalar basis ``B`` (the counts) and the posterior terms come
-    precomputed; otherwise ``B`` rides in the same scatter as the residual sums, which on CPU
-    costs little more than scattering the residuals alone.
+    Returns ``(grown_count (S,), allowed, log_ratio_base)``: the prior and transition parts
+    of the grow-direction MH ratio (the likelihood part needs the residuals).
     """
-    slots, num_channels, basis_dim = inputs.leaf_value.shape
-    values = weighted_residuals(residuals, shared.weighted_basis)
+    node = proposal.node
+    children = jnp.stack([2 * node, 2 * node + 1])
+    left = jnp.sum(grown == (2 * node).astype(grown.dtype), dtype=jnp.int32)
+    grow_counts = jnp.stack([left, node_count[node] - left])
+    child_counts = jnp.where(proposal.grow, grow_counts, node_count[children])
+    enough = jnp.all(child_counts >= min_leaf_count)
+    allowed = proposal.allowed & (enough | ~proposal.grow)
+    log_ratio_base = proposal.log_prior_ratio + log_transition_ratio(
+        proposal, child_counts, min_leaf_count
+    )
+    return node_count.at[children].set(child_counts), allowed, log_ratio_base
+
+
+SCATTER_LANES = 32
+"""Copies of the output a scatter spreads its updates over (visitor ``i`` adds to copy
+``i mod SCATTER_LANES``). When most visitors share a leaf — the usual case for small BCF
+trees — successive adds to one bin form a dependency chain that makes a CPU scatter several
+times slower than with spread-out indices; the copies break the chain (bartz batches its
+reductions the same way)."""
+
+
+def _scatter(values: jax.Array, index: jax.Array, size: int) -> jax.Array:
+    """``segment_sum`` of ``values`` ``(m,)`` or ``(m, V)`` by an in-range ``index``."""
+    lane = jnp.arange(index.shape[0], dtype=jnp.int32) % SCATTER_LANES
+    spread = lane * size + index.astype(jnp.int32)
+    out = jnp.zeros((SCATTER_LANES * size, *values.shape[1:]), values.dtype)
+    out = out.at[spread].add(values, mode="promise_in_bounds")
+    return out.reshape(SCATTER_LANES, size, *values.shape[1:]).sum(axis=0)
+
+
+def _indicator_index(design: _Indicator, grown: jax.Array, basis_dim: int) -> list[jax.Array]:
+    """Per channel, each of its visitors' combined ``leaf·(K + 1) + slot`` index."""
+    out = []
+    for rows, slot in zip(design.rows, design.slot, strict=True):
+        index = grown if rows is None else jnp.take(grown, rows, mode="clip")
+        if slot is not None:
+            index = index.astype(jnp.int32) * (basis_dim + 1) + slot
+        out.append(index)
+    return out
+
+
+def _indicator_statistics(
+    design: _Indicator,
+    residuals: tuple[jax.Array, ...],
+    index: list[jax.Array],
+    grown_count: jax.Array,
+    basis_dim: int,
+) -> tuple[jax.Array, jax.Array]:
+    """``s`` ``(S, C, K)`` and the diagonal of ``B`` ``(S, C, K)`` of one tree's slots."""
+    slots = grown_count.shape[0]
+    sums, weights = [], []
+    for c, (weight, slot) in enumerate(zip(design.weight, design.slot, strict=True)):
+        width = 1 if slot is None else basis_dim + 1
+        r = residuals[c] if weight is None else weight * residuals[c]
+        if weight is None and slot is None:
+            # Unit weights and scalar basis: B is the visitor count, already known.
+            s = _scatter(r, index[c], slots)[:, None]
+            b = grown_count.astype(r.dtype)[:, None]
+        else:
+            w = jnp.ones_like(r) if weight is None else weight
+            s = _scatter(r, index[c], slots * width).reshape(slots, width)[:, width - basis_dim :]
+            b = _scatter(w, index[c], slots * width).reshape(slots, width)[:, width - basis_dim :]
+        sums.append(s)
+        weights.append(b)
+    return jnp.stack(sums, axis=1), jnp.stack(weights, axis=1)
+
+
+def _indicator_update(
+    design: _Indicator,
+    residuals: tuple[jax.Array, ...],
+    index: list[jax.Array],
+    delta: jax.Array,
+) -> tuple[jax.Array, ...]:
+    """Add ``b_iᵀ δ_ℓ(i)c`` (``delta`` ``(S, C, K)``: old minus new leaf values) back."""
+    tables = []
+    for c, slot in enumerate(design.slot):
+        table = delta[:, c, 0]
+        if slot is not None:
+            zero = jnp.zeros_like(delta[:, c, :1])  # slot 0: the zero basis vector
+            table = jnp.concatenate([zero, delta[:, c, :]], axis=1).reshape(-1)
+        tables.append(table)
+    # Materialise the small tables: fused into the gather, XLA recomputes them per visitor.
+    tables = jax.lax.optimization_barrier(tables)
+    return tuple(r + table[i] for r, table, i in zip(residuals, tables, index, strict=True))
+
+
+def _dense_statistics(
+    design: _Dense, residuals: jax.Array, grown: jax.Array, slots: int, basis_dim: int
+) -> tuple[jax.Array, jax.Array]:
+    """``s`` ``(S, C, K)`` and ``B`` ``(S, C, K, K)``: one row-major scatter of both."""
+    num_channels = residuals.shape[1]
+    values = weighted_residuals(residuals, design.weighted_basis)
     width = values.shape[1]
-    if shared.weighted_outer is not None:
-        values = jnp.concatenate([values, shared.weighted_outer], axis=1)
-    sums = segment_sum(values, index, slots)
+    sums = segment_sum(jnp.concatenate([values, design.weighted_outer], axis=1), grown, slots)
     residual_sums = sums[:, :width].reshape(slots, num_channels, basis_dim)
-    if shared.weighted_outer is None:
-        weight_stats, terms = inputs.weight_stats, inputs.terms
-    else:
-        weight_stats = sums[:, width:].reshape(slots, num_channels, basis_dim, basis_dim)
-        weight_stats = _fill_move_node(weight_stats, inputs.proposal.node)
-        terms = posterior_terms(inputs.noise, weight_stats, shared.noise_var, shared.leaf_prior_var)
-    # Partial residuals add this tree's own fit back: s = Σ w b r + B μ_old.
-    residual_sums = residual_sums + jnp.einsum("sckj,scj->sck", weight_stats, inputs.leaf_value)
-    return _fill_move_node(residual_sums, inputs.proposal.node), weight_stats, terms
+    weight_stats = sums[:, width:].reshape(slots, num_channels, basis_dim, basis_dim)
+    return residual_sums, weight_stats
 
 
-def _accept_and_draw(
-    residuals: jax.Array, inputs: _TreeInputs, shared: _SharedInputs
-) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
-    """Sequential step for one tree: residual sums, MH accept, leaf draw, residual update.
+def _tree_step(
+    carry: tuple[Any, jax.Array], inputs: _TreeInputs, shared: _SharedInputs
+) -> tuple[tuple[Any, jax.Array], tuple[jax.Array, ...]]:
+    """Sequential step for one tree: the "as if grown" leaf indices and counts, the leaf
+    statistics, MH accept, leaf draw, residual update and the tree's new leaf indices.
 
-    ``residuals`` are carried visitor-major, ``(n, C)``.
+    ``carry`` holds the residuals (per-channel vectors for an `_Indicator` design, ``(n, C)``
+    for a `_Dense` one) and the ``(trees, n)`` leaf indices, updated in place row by row.
     """
-    slots = inputs.leaf_value.shape[0]
+    residuals, leaf_index = carry
+    slots, _, basis_dim = inputs.leaf_value.shape
     proposal = inputs.proposal
     node = proposal.node
-    # Sliced from the closed-over (trees, n) array rather than consumed as scan input,
-    # which XLA would otherwise copy whole on every iteration.
-    index = jax.lax.dynamic_index_in_dim(shared.leaf_index, inputs.tree, keepdims=False)
-    sums, _, terms = _leaf_statistics(residuals, inputs, shared, index)
+    design = shared.design
+    leaf = jax.lax.dynamic_index_in_dim(leaf_index, inputs.tree, keepdims=False)
+    grown = _apply_grow(proposal, leaf, shared.bins)
+    grown_count, allowed, log_ratio_base = _move_counts(
+        proposal, inputs.node_count, grown, shared.min_leaf_count
+    )
+
+    if isinstance(design, _Indicator):
+        index = _indicator_index(design, grown, basis_dim)
+        sums, weight_diag = _indicator_statistics(design, residuals, index, grown_count, basis_dim)
+        weight_diag = _fill_move_node(weight_diag, node)
+        terms = diagonal_posterior_terms(
+            inputs.noise, weight_diag, shared.noise_var, shared.leaf_prior_var
+        )
+        own_fit = weight_diag * inputs.leaf_value
+    else:
+        sums, weight_stats = _dense_statistics(design, residuals, grown, slots, basis_dim)
+        weight_stats = _fill_move_node(weight_stats, node)
+        terms = posterior_terms(inputs.noise, weight_stats, shared.noise_var, shared.leaf_prior_var)
+        own_fit = jnp.einsum("sckj,scj->sck", weight_stats, inputs.leaf_value)
+    # Partial residuals add this tree's own fit back: s = Σ w b r + B μ_old.
+    sums = _fill_move_node(sums + own_fit, node)
 
     lrt = jnp.stack([2 * node, 2 * node + 1, node])
     evidence = log_evidence(sums[lrt], terms.covariance[lrt], terms.log_norm[lrt], shared.noise_var)
-    log_ratio_grow = inputs.log_ratio_base + evidence[0] + evidence[1] - evidence[2]
+    log_ratio_grow = log_ratio_base + evidence[0] + evidence[1] - evidence[2]
     log_ratio = jnp.where(proposal.grow, log_ratio_grow, -log_ratio_grow)
-    accepted = proposal.allowed & (inputs.log_uniform < log_ratio)
+    accepted = allowed & (inputs.log_uniform < log_ratio)
 
     new_value = posterior_mean(sums, terms.covariance, shared.noise_var) + terms.noise
     to_prune = accepted ^ proposal.grow
@@ -353,12 +467,17 @@ def _accept_and_draw(
     new_value = jnp.where((to_prune & in_children)[:, None, None], new_value[node], new_value)
     new_value = new_value.astype(inputs.leaf_value.dtype)
 
-    delta = (inputs.leaf_value - new_value)[index]  # (n, C, K)
-    if shared.basis is None:
-        residuals = residuals + delta[:, :, 0]
+    delta = inputs.leaf_value - new_value
+    if isinstance(design, _Indicator):
+        residuals = _indicator_update(design, residuals, index, delta)
     else:
-        residuals = residuals + jnp.einsum("nck,nk->nc", delta, shared.basis)
-    return residuals, (new_value, accepted, log_ratio)
+        residuals = residuals + jnp.einsum("nck,nk->nc", delta[grown], design.basis)
+
+    node_index = node.astype(grown.dtype)
+    leaf = jnp.where(to_prune & ((grown >> 1) == node_index), node_index, grown)
+    node_count = jnp.where(to_prune & in_children, 0, grown_count)
+    leaf_index = jax.lax.dynamic_update_index_in_dim(leaf_index, leaf, inputs.tree, 0)
+    return (residuals, leaf_index), (new_value, accepted, allowed, log_ratio, node_count)
 
 
 def _validate_shapes(
@@ -366,7 +485,9 @@ def _validate_shapes(
     data: BinnedCovariates,
     residuals: jax.Array,
     basis: jax.Array | None,
+    arm: jax.Array | None,
     channel_weight: jax.Array | None,
+    channel_rows: Sequence[jax.Array | None] | None,
     noise_var: jax.Array,
     leaf_prior_var: jax.Array,
 ) -> None:
@@ -376,13 +497,27 @@ def _validate_shapes(
         raise ValueError(f"residuals must have shape {(num_channels, n)}; got {residuals.shape}")
     if data.bins.ndim != 2 or data.bins.shape[1] != n:
         raise ValueError(f"data.bins must have shape (p, {n}); got {data.bins.shape}")
-    if basis is None and basis_dim != 1:
-        raise ValueError(f"basis is required for leaves of basis_dim {basis_dim}")
+    if basis is not None and arm is not None:
+        raise ValueError("give the leaf basis as basis or as arm, not both")
+    if basis is None and arm is None and basis_dim != 1:
+        raise ValueError(f"basis or arm is required for leaves of basis_dim {basis_dim}")
     if basis is not None and basis.shape != (n, basis_dim):
         raise ValueError(f"basis must have shape {(n, basis_dim)}; got {basis.shape}")
+    if arm is not None and (arm.shape != (n,) or not jnp.issubdtype(arm.dtype, jnp.integer)):
+        raise ValueError(f"arm must be an integer array of shape {(n,)}; got {arm.shape}")
     if channel_weight is not None and channel_weight.shape != (num_channels, n):
         msg = f"channel_weight must have shape {(num_channels, n)}; got {channel_weight.shape}"
         raise ValueError(msg)
+    if channel_rows is not None:
+        if basis is not None:
+            raise ValueError("channel_rows needs an indicator basis (arm or none), not basis")
+        if len(channel_rows) != num_channels or any(
+            rows is not None and (rows.ndim != 1 or not jnp.issubdtype(rows.dtype, jnp.integer))
+            for rows in channel_rows
+        ):
+            raise ValueError(
+                f"channel_rows must hold {num_channels} entries, each None or a 1-D integer array"
+            )
     if noise_var.shape != (num_channels,):
         raise ValueError(f"noise_var must have shape {(num_channels,)}; got {noise_var.shape}")
     if leaf_prior_var.shape != (num_channels, basis_dim):
@@ -390,27 +525,49 @@ def _validate_shapes(
         raise ValueError(msg)
 
 
+def _indicator_design(
+    residuals: jax.Array,
+    arm: jax.Array | None,
+    channel_weight: jax.Array | None,
+    channel_rows: Sequence[jax.Array | None] | None,
+) -> tuple[_Indicator, tuple[jax.Array, ...]]:
+    """The `_Indicator` layout and the per-channel residual vectors it reads."""
+    num_channels, n = residuals.shape
+    rows_out, weights, slots, carry = [], [], [], []
+    for c in range(num_channels):
+        rows = None if channel_rows is None else channel_rows[c]
+        if rows is None:
+            weight = None if channel_weight is None else channel_weight[c]
+            slot = arm
+            r = residuals[c]
+        else:
+            rows = rows.astype(jnp.int32)
+            if channel_weight is None:
+                weight = (rows < n).astype(residuals.dtype)
+            else:
+                weight = channel_weight[c].at[rows].get(mode="fill", fill_value=0)
+            slot = None if arm is None else arm.at[rows].get(mode="fill", fill_value=0)
+            r = residuals[c].at[rows].get(mode="fill", fill_value=0)
+        rows_out.append(rows)
+        weights.append(weight)
+        slots.append(None if slot is None else slot.astype(jnp.int32))
+        carry.append(r)
+    return _Indicator(tuple(rows_out), tuple(weights), tuple(slots)), tuple(carry)
+
+
 def _prepare(
     key: jax.Array,
     state: ForestState,
     data: BinnedCovariates,
-    noise_var: jax.Array,
-    leaf_prior_var: jax.Array,
     prior: TreePrior,
-    basis: jax.Array | None,
-    channel_weight: jax.Array | None,
-) -> tuple[_TreeInputs, _SharedInputs, jax.Array]:
-    """Residual-independent work for all trees at once (see module docstring).
-
-    Returns the per-tree scan inputs, the shared ones (with the "as if grown" leaf indices
-    ``(trees, n)``) and the matching node counts ``(trees, S)``.
-    """
+) -> _TreeInputs:
+    """Residual-independent per-tree work done for all trees at once: proposals, random
+    draws and the leaf values before the move (see module docstring)."""
     num_trees, slots, num_channels, basis_dim = state.trees.leaf_value.shape
     dtype = state.trees.leaf_value.dtype
     key_propose, key_leaves = jax.random.split(key)
     uniforms = jax.random.uniform(key_propose, (num_trees, 6), dtype)
     trees = state.trees
-
     proposals = jax.vmap(propose, in_axes=(0, 0, 0, 0, None, None))(
         uniforms[:, :5],
         trees.split_var,
@@ -419,56 +576,22 @@ def _prepare(
         data.num_cuts,
         prior,
     )
-    grown_index = jax.vmap(_apply_grow, in_axes=(0, 0, None))(
-        proposals, state.leaf_index, data.bins
-    )
-    rows = jnp.arange(num_trees)
-    child_slots = jnp.stack([2 * proposals.node, 2 * proposals.node + 1], axis=-1)
-    # Slot 0 is never a node, so padding with 0 never counts (no-move trees are ignored).
-    left = count_equal(grown_index, 2 * proposals.node)
-    grow_counts = jnp.stack([left, state.node_count[rows, proposals.node] - left], axis=-1)
-    current_counts = state.node_count[rows[:, None], child_slots]
-    child_counts = jnp.where(proposals.grow[:, None], grow_counts, current_counts)
-    enough = jnp.all(child_counts >= prior.min_leaf_count, axis=-1)
-    proposals = proposals._replace(allowed=proposals.allowed & (enough | ~proposals.grow))
-    log_ratio_base = proposals.log_prior_ratio + jax.vmap(
-        log_transition_ratio, in_axes=(0, 0, None)
-    )(proposals, child_counts, prior.min_leaf_count)
-
-    # Counts of the "as if grown" trees: children of a grow move get their new counts.
-    grown_count = state.node_count.at[rows[:, None], child_slots].set(child_counts)
     noise = jax.random.normal(key_leaves, (num_trees, slots, num_channels, basis_dim), dtype)
-    shared = _SharedInputs(grown_index, None, None, basis, noise_var, leaf_prior_var)
-    if basis is None and channel_weight is None:
-        weight_stats = jnp.broadcast_to(
-            grown_count.astype(dtype)[:, :, None, None, None],
-            (num_trees, slots, num_channels, 1, 1),
-        )
-        weight_stats = jax.vmap(_fill_move_node)(weight_stats, proposals.node)
-        terms = posterior_terms(noise, weight_stats, noise_var, leaf_prior_var)
-    else:
-        weight_stats, terms = None, None
-        weighted_basis, weighted_outer = visitor_weights(basis, channel_weight, num_channels, dtype)
-        shared = shared._replace(weighted_basis=weighted_basis, weighted_outer=weighted_outer)
-
     # Before a grow, the children slots inherit the leaf value of the node they split.
-    old_value = trees.leaf_value
+    rows = jnp.arange(num_trees)
     in_children = (jnp.arange(slots) >> 1)[None, :] == proposals.node[:, None]
     inherit = proposals.grow[:, None] & in_children
     old_value = jnp.where(
-        inherit[:, :, None, None], old_value[rows, proposals.node][:, None], old_value
+        inherit[:, :, None, None], trees.leaf_value[rows, proposals.node][:, None], trees.leaf_value
     )
-    inputs = _TreeInputs(
+    return _TreeInputs(
         tree=rows,
+        node_count=state.node_count,
         leaf_value=old_value,
-        weight_stats=weight_stats,
-        terms=terms,
         noise=noise,
         proposal=proposals,
-        log_ratio_base=log_ratio_base,
         log_uniform=jnp.log(uniforms[:, 5]),
     )
-    return inputs, shared, grown_count
 
 
 def sweep(
@@ -481,7 +604,9 @@ def sweep(
     leaf_prior_var: jax.Array,
     prior: TreePrior = DEFAULT_PRIOR,
     basis: jax.Array | None = None,
+    arm: jax.Array | None = None,
     channel_weight: jax.Array | None = None,
+    channel_rows: Sequence[jax.Array | None] | None = None,
 ) -> tuple[ForestState, jax.Array, SweepInfo]:
     """Update every tree once (grow/prune MH, then a conjugate draw of all its leaves).
 
@@ -503,11 +628,20 @@ def sweep(
     prior
         Tree prior and minimum leaf size.
     basis
-        ``(n, K)`` leaf basis (e.g. one-hot of the active arm, zeros for control), or None
-        for the scalar basis 1 (then ``K = 1``).
+        ``(n, K)`` leaf basis, or None for the scalar basis 1 (then ``K = 1``).
+    arm
+        ``(n,)`` integer, an indicator basis given by index: visitor ``i`` has the basis
+        ``e_arm[i]`` (``1 ≤ arm ≤ K``) or the zero vector (``arm = 0``, e.g. control), i.e.
+        ``basis = one_hot(arm)[:, 1:]``. Same draws as that ``basis`` up to float rounding,
+        several times faster; exclusive with ``basis``.
     channel_weight
         ``(C, n)`` non-negative observation weights, 0 masks a visitor out of a channel
         (e.g. the severity channel for non-converters); None means 1 everywhere.
+    channel_rows
+        Per channel, None or the ``(m,)`` integer rows of the only visitors that inform
+        it (padded with ``n``): every other visitor must have zero weight or a zero basis
+        vector there. The sweep then reads and updates only those rows of that channel;
+        the others keep their input residuals. Needs an indicator basis (``arm`` or none).
 
     Returns
     -------
@@ -515,7 +649,8 @@ def sweep(
         The updated forest.
     residuals
         ``(C, n)`` the input residuals with the old fit of this forest added back and the
-        new one subtracted, i.e. again the targets minus the fit of every forest.
+        new one subtracted, i.e. again the targets minus the fit of every forest (on the
+        channels given rows, at those rows only).
     info
         Per-tree `SweepInfo`.
     """
@@ -525,28 +660,49 @@ def sweep(
     leaf_prior_var = jnp.broadcast_to(
         jnp.asarray(leaf_prior_var, dtype).reshape(num_channels, -1), (num_channels, basis_dim)
     )
-    _validate_shapes(state, data, residuals, basis, channel_weight, noise_var, leaf_prior_var)
-    prior = TreePrior(*(jnp.asarray(field) for field in prior))
-    inputs, shared, grown_count = _prepare(
-        key, state, data, noise_var, leaf_prior_var, prior, basis, channel_weight
+    _validate_shapes(
+        state,
+        data,
+        residuals,
+        basis,
+        arm,
+        channel_weight,
+        channel_rows,
+        noise_var,
+        leaf_prior_var,
     )
+    prior = TreePrior(*(jnp.asarray(field) for field in prior))
+    inputs = _prepare(key, state, data, prior)
+    if basis is None:
+        design, carry = _indicator_design(residuals, arm, channel_weight, channel_rows)
+    else:
+        weighted_basis, weighted_outer = visitor_weights(basis, channel_weight, num_channels, dtype)
+        design = _Dense(weighted_basis, weighted_outer, basis.astype(dtype))
+        carry = residuals.T
+    shared = _SharedInputs(data.bins, design, noise_var, leaf_prior_var, prior.min_leaf_count)
     # Materialise the parallel stage before the loop: otherwise XLA may fuse parts of it
     # into the sequential loop body and redo them for every tree.
     inputs, shared = jax.lax.optimization_barrier((inputs, shared))
-    proposals = inputs.proposal
 
-    def step(carry: jax.Array, tree_inputs: _TreeInputs):
-        return _accept_and_draw(carry, tree_inputs, shared)
+    def step(carry: Any, tree_inputs: _TreeInputs):
+        return _tree_step(carry, tree_inputs, shared)
 
-    residuals_by_visitor, (leaf_value, accepted, log_ratio) = jax.lax.scan(
-        step, residuals.T, inputs
+    (carry, leaf_index), (leaf_value, accepted, allowed, log_ratio, node_count) = jax.lax.scan(
+        step, (carry, state.leaf_index), inputs
     )
-    residuals = residuals_by_visitor.T
-    grown_index = shared.leaf_index
-    new_state = _finish(state, proposals, accepted, grown_index, grown_count, leaf_value)
+    if isinstance(design, _Dense):
+        residuals = carry.T
+    else:
+        for c, (rows, r) in enumerate(zip(design.rows, carry, strict=True)):
+            if rows is None:
+                residuals = residuals.at[c].set(r)
+            else:
+                residuals = residuals.at[c, rows].set(r, mode="drop")
+    proposals = inputs.proposal._replace(allowed=allowed)
+    new_state = _finish(state, proposals, accepted, leaf_index, node_count, leaf_value)
     info = SweepInfo(
         proposed_grow=proposals.grow,
-        allowed=proposals.allowed,
+        allowed=allowed,
         accepted=accepted,
         log_accept_ratio=log_ratio,
     )
@@ -557,11 +713,11 @@ def _finish(
     state: ForestState,
     proposals: Proposal,
     accepted: jax.Array,
-    grown_index: jax.Array,
-    grown_count: jax.Array,
+    leaf_index: jax.Array,
+    node_count: jax.Array,
     leaf_value: jax.Array,
 ) -> ForestState:
-    """Write accepted moves into the split arrays and prune the leaf indices where needed."""
+    """Write accepted moves into the split arrays."""
     rows = jnp.arange(accepted.shape[0])
     node = proposals.node
     grew = accepted & proposals.grow
@@ -572,13 +728,5 @@ def _finish(
     split_bin = state.trees.split_bin.at[rows, node].set(
         jnp.where(grew, proposals.cut, jnp.where(pruned, 0, state.trees.split_bin[rows, node]))
     )
-    to_prune = accepted ^ proposals.grow
-    node_index = node.astype(grown_index.dtype)[:, None]
-    leaf_index = jnp.where(
-        to_prune[:, None] & ((grown_index >> 1) == node_index), node_index, grown_index
-    )
-    slots = grown_count.shape[1]
-    stale = to_prune[:, None] & ((jnp.arange(slots) >> 1)[None, :] == node[:, None])
-    node_count = jnp.where(stale, 0, grown_count)
     trees = Trees(split_var=split_var, split_bin=split_bin, leaf_value=leaf_value)
     return ForestState(trees=trees, leaf_index=leaf_index, node_count=node_count)

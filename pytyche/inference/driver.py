@@ -33,7 +33,14 @@ import numpy as np
 
 from pytyche.forest.binning import BinSpec
 from pytyche.inference.config import BCFConfig
-from pytyche.inference.kernel import BCFInfo, BCFKernel, CompactTrees, PreparedData, prepare_data
+from pytyche.inference.kernel import (
+    BCFInfo,
+    BCFKernel,
+    CompactTrees,
+    PreparedData,
+    pad_rows,
+    prepare_data,
+)
 from pytyche.models.bcf import bcf_model
 from pytyche.models.problem import BCFProblem
 
@@ -44,6 +51,7 @@ __all__ = [
     "chain_sampler",
     "prepare_run",
     "run_chains",
+    "stack_arrays",
 ]
 
 _PROBLEM_ARRAYS = (
@@ -64,6 +72,9 @@ _DATA_ARRAYS = (
     "mu_bins",
     "tau_bins",
     "basis",
+    "arm",
+    "mu_rows",
+    "tau_rows",
     "weights",
     "converted",
     "targets",
@@ -200,6 +211,26 @@ def prepare_run(
         init_values=dict(data.init_values),
     )
     return PreparedRun(static, arrays, data.mu_spec, data.tau_spec)
+
+
+def stack_arrays(datasets: list[RunArrays]) -> RunArrays:
+    """Stack several datasets' `RunArrays` on a leading axis (to ``vmap`` a chain over them).
+
+    The datasets must share a `RunSignature` and their number of visitors; the rows a
+    channel is read at (which differ in number between datasets) are padded to a common
+    length, which changes no draw.
+    """
+    n = int(np.shape(datasets[0].data["arm"])[0])
+    data = [dict(arrays.data) for arrays in datasets]
+    for name in ("mu_rows", "tau_rows"):
+        columns = [
+            pad_rows([None if r is None else np.asarray(r) for r in rows], n)
+            for rows in zip(*(d[name] for d in data), strict=True)
+        ]
+        for i, d in enumerate(data):
+            d[name] = tuple(column[i] for column in columns)
+    datasets = [arrays._replace(data=d) for arrays, d in zip(datasets, data, strict=True)]
+    return jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *datasets)
 
 
 def _dtype(value: Any) -> Any:

@@ -121,7 +121,9 @@ class BCFState(NamedTuple):
         Forest states with a leading group axis ``G``.
     targets, residuals, mu_fit
         ``(C, n)`` channel targets (latents on probit channels), targets minus the full
-        fit, and the prognostic fit.
+        fit, and the prognostic fit. On a channel the sweeps read at some rows only (the
+        severity channel: converters) the other rows of ``residuals`` and ``mu_fit`` are
+        stale; ``fit`` fills them by prediction.
     variances
         The model's `ForestVariances` at ``z``.
     log_steps
@@ -156,6 +158,9 @@ class PreparedData(NamedTuple):
     mu_spec: BinSpec
     tau_spec: BinSpec
     basis: jax.Array
+    arm: jax.Array
+    mu_rows: tuple[jax.Array | None, ...]
+    tau_rows: tuple[jax.Array | None, ...]
     weights: jax.Array | None
     converted: jax.Array
     targets: jax.Array
@@ -164,6 +169,31 @@ class PreparedData(NamedTuple):
     layout: SiteLayout
     supports: dict
     init_values: dict
+
+
+def channel_rows(mask: np.ndarray, buckets: int = 16) -> np.ndarray | None:
+    """The rows where ``mask`` ``(n,)`` holds, padded with ``n``; None when it holds everywhere.
+
+    The length is rounded up to a multiple of ``⌈n / buckets⌉`` so that datasets of the same
+    size usually share shapes (and so the compiled program).
+    """
+    n = mask.shape[0]
+    rows = np.flatnonzero(mask).astype(np.int32)
+    if rows.size == n:
+        return None
+    quantum = max(1, -(-n // buckets))
+    capacity = min(n, max(quantum, -(-rows.size // quantum) * quantum))
+    return np.concatenate([rows, np.full(capacity - rows.size, n, np.int32)])
+
+
+def pad_rows(rows: list[np.ndarray | None], n: int) -> list[np.ndarray | None]:
+    """Pad one channel's rows of several datasets (same ``n``) to a common length."""
+    if any(r is None for r in rows):
+        if not all(r is None for r in rows):
+            raise ValueError("datasets differ in which channels cover every visitor")
+        return rows
+    length = max(r.size for r in rows)
+    return [np.concatenate([r, np.full(length - r.size, n, np.int32)]) for r in rows]
 
 
 def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> PreparedData:
@@ -183,6 +213,14 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
     arms = problem.arm_index
     basis = (arms[:, None] == np.arange(1, problem.num_arms)[None, :]).astype(np.float32)
     weights = None if np.all(problem.weights == 1) else jnp.asarray(problem.weights, jnp.float32)
+    # The sweeps read a channel only where it is informed: μ where the weight is positive,
+    # τ also only for treated visitors (control has the zero basis vector). Channel weights
+    # are masks, so these rows carry them whole.
+    if not np.all((problem.weights == 0) | (problem.weights == 1)):
+        raise ValueError("problem.weights must be 0/1 channel masks")
+    observed = problem.weights > 0
+    mu_rows = tuple(channel_rows(mask) for mask in observed)
+    tau_rows = tuple(channel_rows(mask & (arms > 0)) for mask in observed)
     model_info = initialize_model(
         jax.random.PRNGKey(0),
         model,
@@ -203,6 +241,9 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
         mu_spec=mu_spec,
         tau_spec=tau_spec,
         basis=jnp.asarray(basis),
+        arm=jnp.asarray(arms, jnp.int32),
+        mu_rows=tuple(None if r is None else jnp.asarray(r) for r in mu_rows),
+        tau_rows=tuple(None if r is None else jnp.asarray(r) for r in tau_rows),
         weights=weights,
         converted=jnp.asarray(problem.targets[0] > 0) if problem.is_probit[0] else None,
         targets=jnp.asarray(problem.targets, jnp.float32),
@@ -265,6 +306,26 @@ def _tau_per_arm(forest: ForestState) -> jax.Array:
     per_group = jax.vmap(one_group)(forest.trees.leaf_value, forest.leaf_index)
     groups, n, cg, b = per_group.shape
     return per_group.transpose(0, 2, 1, 3).reshape(groups * cg, n, b)
+
+
+def _channel_fit(forest: ForestState, channels: list[int]) -> jax.Array:
+    """``(len(channels), n)`` a scalar-leaf forest's fit on the given channels."""
+    values = forest.trees.leaf_value  # (G, T, S, Cg, 1)
+    per_group = values.shape[3]
+
+    def one(leaf_value: jax.Array, leaf_index: jax.Array) -> jax.Array:
+        def add(total: jax.Array, tree: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
+            value, index = tree
+            return total + value[index], None
+
+        init = jnp.zeros(leaf_index.shape[-1], leaf_value.dtype)
+        return jax.lax.scan(add, init, (leaf_value, leaf_index))[0]
+
+    fits = []
+    for c in channels:
+        group, j = divmod(c, per_group)
+        fits.append(one(values[group, :, :, j, 0], forest.leaf_index[group]))
+    return jnp.stack(fits)
 
 
 def _one_sided_normal(key: jax.Array, mean: jax.Array, positive: jax.Array) -> jax.Array:
@@ -422,7 +483,7 @@ class BCFKernel(MCMCKernel):
             variances.noise_var,
             variances.mu_leaf_var,
             TreePrior(cfg.alpha_mu, cfg.beta_mu, cfg.min_leaf_count),
-            None,
+            False,
         )
         mu_fit = state.mu_fit + (before - residuals)
         tau_forest, residuals, tau_info = self._update_forest(
@@ -435,7 +496,7 @@ class BCFKernel(MCMCKernel):
             variances.noise_var,
             variances.tau_leaf_var,
             TreePrior(cfg.alpha_tau, cfg.beta_tau, cfg.min_leaf_count),
-            data.basis,
+            True,
         )
         stats = self._stats(mu_forest, tau_forest, residuals, data)
         adapt_weight = jnp.where(
@@ -457,7 +518,7 @@ class BCFKernel(MCMCKernel):
         keep = state.iteration >= self._num_warmup - 1
         fit = jax.lax.cond(
             keep,
-            lambda: self._fit_per_arm(mu_fit, tau_forest, data),
+            lambda: self._fit_per_arm(mu_fit, mu_forest, tau_forest, data),
             lambda: state.fit,
         )
         mu_grow, mu_prune, mu_depth, mu_leaves = _sweep_info(mu_info, mu_forest)
@@ -539,49 +600,41 @@ class BCFKernel(MCMCKernel):
         noise_var: jax.Array,
         leaf_var: jax.Array,
         prior: TreePrior,
-        basis: jax.Array | None,
+        treatment: bool,
         gfr: bool = False,
     ) -> tuple:
-        """One sweep of every channel group's forest (vmapped over groups).
+        """One sweep of every channel group's forest.
 
         Grow/prune MH (returns forest, residuals, `SweepInfo`), or with ``gfr`` the
-        grow-from-root warm start (returns forest, residuals).
+        grow-from-root warm start (returns forest, residuals). ``treatment`` selects the τ
+        forest's one-hot arm basis (the MH sweep gets it as an arm index, and every channel
+        only at its informative rows).
         """
         groups = forest.leaf_index.shape[0]
         num_channels, n = residuals.shape
         per_group = num_channels // groups
-        weights = None if data.weights is None else data.weights.reshape(groups, per_group, n)
-        update = grow_from_root if gfr else sweep
-
-        def one(k, f, r, w, nv, lv):
-            return update(
-                k,
-                f,
-                bins,
-                r,
-                noise_var=nv,
-                leaf_prior_var=lv,
-                prior=prior,
-                basis=basis,
-                channel_weight=w,
-            )
-
-        args = (
-            jax.random.split(key, groups),
-            forest,
-            residuals.reshape(groups, per_group, n),
-            weights,
-            noise_var.reshape(groups, per_group),
-            leaf_var.reshape(groups, per_group),
-        )
-        if groups == 1:
-            # Joint pooling: one sweep, no vmap (cheaper to compile and to run).
-            first = jax.tree.map(lambda a: a[0], args)
-            out = jax.tree.map(lambda a: a[None], one(*first))
-        else:
-            in_axes = (0, 0, 0, None if weights is None else 0, 0, 0)
-            out = jax.vmap(one, in_axes=in_axes)(*args)
-        return (out[0], out[1].reshape(num_channels, n), *out[2:])
+        rows = data.tau_rows if treatment else data.mu_rows
+        keys = jax.random.split(key, groups)
+        outputs = []
+        for g in range(groups):
+            channels = slice(g * per_group, (g + 1) * per_group)
+            kwargs = {
+                "noise_var": noise_var[channels],
+                "leaf_prior_var": leaf_var[channels],
+                "prior": prior,
+            }
+            one_forest = jax.tree.map(lambda a, g=g: a[g], forest)
+            if gfr:
+                kwargs["basis"] = data.basis if treatment else None
+                kwargs["channel_weight"] = None if data.weights is None else data.weights[channels]
+                update = grow_from_root
+            else:
+                kwargs["arm"] = data.arm if treatment else None
+                kwargs["channel_rows"] = rows[channels]
+                update = sweep
+            outputs.append(update(keys[g], one_forest, bins, residuals[channels], **kwargs))
+        stacked = jax.tree.map(lambda *a: jnp.stack(a), *outputs)
+        return (stacked[0], stacked[1].reshape(num_channels, n), *stacked[2:])
 
     def _stats(
         self,
@@ -603,9 +656,18 @@ class BCFKernel(MCMCKernel):
         )
 
     def _fit_per_arm(
-        self, mu_fit: jax.Array, tau_forest: ForestState, data: PreparedData
+        self,
+        mu_fit: jax.Array,
+        mu_forest: ForestState,
+        tau_forest: ForestState,
+        data: PreparedData,
     ) -> jax.Array:
         """``(C, n, K)`` offset + μ + τ_a in model units."""
+        # The μ sweeps track mu_fit only at a channel's informative rows: predict the rest.
+        partial = [c for c, rows in enumerate(data.mu_rows) if rows is not None]
+        if partial:
+            predicted = _channel_fit(mu_forest, partial)
+            mu_fit = mu_fit.at[jnp.asarray(partial)].set(predicted)
         tau = _tau_per_arm(tau_forest)
         control = jnp.zeros((*tau.shape[:2], 1), tau.dtype)
         per_arm = jnp.concatenate([control, tau], axis=-1)

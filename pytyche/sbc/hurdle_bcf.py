@@ -206,7 +206,7 @@ class HurdleBCFProblem:
 
     def simulate(self, keys: jax.Array, n: int) -> SimulatedBatch:
         """Simulate and prepare one dataset per key (host side), stacked over replicates."""
-        from pytyche.inference.driver import prepare_run
+        from pytyche.inference.driver import prepare_run, stack_arrays
 
         n = int(n)
         if n < MIN_SCALE:
@@ -227,9 +227,10 @@ class HurdleBCFProblem:
             static = run.static
             inputs.append((run.arrays, _quantity_weights(replicate, self.num_probes)))
             truths.append(replicate_truth(replicate, self.metric, self.num_probes))
-        arrays = jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a]), *inputs)
+        arrays = stack_arrays([run_arrays for run_arrays, _ in inputs])
+        weights = np.stack([np.asarray(w) for _, w in inputs])
         return SimulatedBatch(
-            FitInputs(arrays[0], arrays[1], static),
+            FitInputs(arrays, weights, static),
             jnp.asarray(np.stack(truths), jnp.float32),
         )
 

@@ -14,7 +14,7 @@ from pytyche.forest.leaves import (
     weighted_residuals,
 )
 from pytyche.forest.sweep import TreePrior, sweep
-from pytyche.forest.trees import BinnedCovariates, init_forest
+from pytyche.forest.trees import BinnedCovariates, init_forest, is_leaf
 
 NUM_DRAWS = 4000
 
@@ -211,3 +211,99 @@ def test_sweep_rejects_misshapen_inputs(bad: str) -> None:
     data = BinnedCovariates(jnp.zeros((1, n), jnp.uint8), jnp.ones(1, jnp.int32))
     with pytest.raises(ValueError, match=bad):
         sweep(jax.random.key(0), init_forest(2, n), data, residuals, **kwargs)
+
+
+def _hurdle_sweeps(seed: int, **kwargs):
+    """20 sweeps of a 15-tree, two-channel forest (K = 2 leaves) on hurdle-like data."""
+    data, residuals, converted = _hurdle_like(seed, n=900)
+    basis_dim = 1 if "arm" not in kwargs and "basis" not in kwargs else 2
+
+    @jax.jit
+    def run(key):
+        state = init_forest(15, residuals.shape[1], num_channels=2, basis_dim=basis_dim)
+
+        def body(carry, k):
+            state, res = carry
+            state, res, info = sweep(
+                k,
+                state,
+                data,
+                res,
+                noise_var=jnp.array([1.0, 0.5]),
+                leaf_prior_var=jnp.full((2, basis_dim), 0.3),
+                **kwargs,
+            )
+            return (state, res), info.accepted
+
+        start = (state, jnp.asarray(residuals, jnp.float32))
+        return jax.lax.scan(body, start, jax.random.split(key, 20))
+
+    return run(jax.random.key(seed)), converted
+
+
+def _rows(mask: np.ndarray, padding: int) -> jax.Array:
+    """The rows where ``mask`` holds, padded with ``n`` (as ``channel_rows`` expects)."""
+    rows = np.concatenate([np.flatnonzero(mask), np.full(padding, mask.size)])
+    return jnp.asarray(rows, jnp.int32)
+
+
+@pytest.mark.parametrize("treatment", [False, True])
+def test_arm_index_and_channel_rows_match_the_dense_basis(treatment: bool) -> None:
+    """The indicator path (arm index, per-channel rows) is an independent implementation of
+    the dense one (one-hot basis matrix, 0/1 weights): same moves, same draws up to float32
+    rounding, same residuals where the channel is informed."""
+    _, converted = _hurdle_sweeps(5)
+    arm = np.random.default_rng(6).integers(0, 3, converted.size)
+    weight = jnp.asarray(np.stack([np.ones(converted.size), converted]), jnp.float32)
+    if treatment:
+        informed = [arm > 0, (arm > 0) & converted]
+        dense = {"basis": jnp.asarray(np.eye(3)[arm][:, 1:], jnp.float32)}
+        indicator = {"arm": jnp.asarray(arm, jnp.int32)}
+    else:
+        informed = [np.ones_like(converted), converted]
+        dense, indicator = {}, {}
+    (dense_out, dense_acc), _ = _hurdle_sweeps(5, channel_weight=weight, **dense)
+    rows = (None if informed[0].all() else _rows(informed[0], 7), _rows(informed[1], 11))
+    (fast_out, fast_acc), _ = _hurdle_sweeps(5, channel_rows=rows, **indicator)
+    (dense_state, dense_res), (fast_state, fast_res) = dense_out, fast_out
+    assert int(np.sum(dense_acc)) > 20  # the chains moved
+    np.testing.assert_array_equal(np.asarray(dense_acc), np.asarray(fast_acc))
+    np.testing.assert_array_equal(dense_state.trees.split_bin, fast_state.trees.split_bin)
+    np.testing.assert_array_equal(dense_state.leaf_index, fast_state.leaf_index)
+    np.testing.assert_array_equal(dense_state.node_count, fast_state.node_count)
+    leaf = np.asarray(is_leaf(dense_state.trees.split_bin))  # values elsewhere are unused
+    np.testing.assert_allclose(
+        np.asarray(dense_state.trees.leaf_value)[leaf],
+        np.asarray(fast_state.trees.leaf_value)[leaf],
+        rtol=1e-4,
+        atol=1e-4,
+    )
+    for c, mask in enumerate(informed):
+        np.testing.assert_allclose(
+            np.asarray(dense_res)[c, mask], np.asarray(fast_res)[c, mask], rtol=1e-4, atol=1e-4
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"arm": jnp.zeros(10, jnp.int32), "basis": jnp.ones((10, 1))}, "not both"),
+        ({"arm": jnp.zeros(10)}, "arm must be an integer array"),
+        ({"channel_rows": (None, None)}, "channel_rows must hold 1 entries"),
+        ({"channel_rows": (jnp.zeros(3),)}, "channel_rows must hold 1 entries"),
+        ({"channel_rows": (jnp.zeros(3, jnp.int32),), "basis": jnp.ones((10, 1))}, "indicator"),
+    ],
+)
+def test_sweep_rejects_bad_indicator_inputs(kwargs: dict, message: str) -> None:
+    n = 10
+    data = BinnedCovariates(jnp.zeros((1, n), jnp.uint8), jnp.ones(1, jnp.int32))
+    with pytest.raises(ValueError, match=message):
+        sweep(
+            jax.random.key(0),
+            init_forest(2, n),
+            data,
+            jnp.zeros((1, n)),
+            noise_var=jnp.ones(1),
+            leaf_prior_var=jnp.ones(1),
+            **kwargs,
+        )

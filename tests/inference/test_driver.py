@@ -68,7 +68,7 @@ def test_vmapped_replicates_match_cached_and_sequential_fits(datasets):
     ]
     assert runs[0].static == runs[2].static
     sample = driver.chain_sampler(bcf_model, config, runs[0].static, 6, 5)
-    stacked = jax.tree.map(lambda *a: np.stack(a), *(r.arrays for r in runs))
+    stacked = driver.stack_arrays([r.arrays for r in runs])
     keys = np.concatenate([jax.random.split(jax.random.PRNGKey(5), 2), [jax.random.PRNGKey(3)]])
     batched = jax.jit(jax.vmap(sample))(keys, stacked)
     # TINY keeps the forests: the same single-chain program as the first test's fit.
