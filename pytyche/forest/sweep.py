@@ -322,7 +322,12 @@ def _move_counts(
     """
     node = proposal.node
     children = jnp.stack([2 * node, 2 * node + 1])
-    left = jnp.sum(grown == (2 * node).astype(grown.dtype), dtype=jnp.int32)
+    in_left = grown == (2 * node).astype(grown.dtype)
+    if grown.shape[0] < 2**24:
+        # A float32 sum is exact below 2**24 and XLA vectorises it far better on CPU.
+        left = jnp.sum(jnp.where(in_left, 1.0, 0.0)).astype(jnp.int32)
+    else:
+        left = jnp.sum(in_left, dtype=jnp.int32)
     grow_counts = jnp.stack([left, node_count[node] - left])
     child_counts = jnp.where(proposal.grow, grow_counts, node_count[children])
     enough = jnp.all(child_counts >= min_leaf_count)
@@ -380,8 +385,10 @@ def _indicator_statistics(
             b = grown_count.astype(r.dtype)[:, None]
         else:
             w = jnp.ones_like(r) if weight is None else weight
-            s = _scatter(r, index[c], slots * width).reshape(slots, width)[:, width - basis_dim :]
-            b = _scatter(w, index[c], slots * width).reshape(slots, width)[:, width - basis_dim :]
+            # Both sums in one pass: a complex scatter adds (w r, w) pairs.
+            both = _scatter(jax.lax.complex(r, w), index[c], slots * width)
+            both = both.reshape(slots, width)[:, width - basis_dim :]
+            s, b = both.real, both.imag
         sums.append(s)
         weights.append(b)
     return jnp.stack(sums, axis=1), jnp.stack(weights, axis=1)
