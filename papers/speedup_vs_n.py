@@ -45,14 +45,16 @@ STOCHTREE_VARIANTS = {
 
 
 def newest_bcf_results(directory: Path) -> list[Path]:
-    """The newest ``bench_bcf_*.json`` per JAX backend in ``directory``."""
-    newest: dict[str, tuple[str, Path]] = {}
+    """Per JAX backend, the newest of the ``bench_bcf_*.json`` runs in ``directory`` that
+    cover the most sizes (a later re-run of one size does not replace a full run)."""
+    newest: dict[str, tuple[tuple[int, str], Path]] = {}
     for path in sorted(Path(directory).glob("bench_bcf_*.json")):
         result = json.loads(path.read_text())
         backend = str(result.get("jax_backend", "unknown"))
-        stamp = str(result.get("date", ""))
-        if backend not in newest or stamp >= newest[backend][0]:
-            newest[backend] = (stamp, path)
+        sizes = len({row.get("n") for row in result.get("rows", [])})
+        rank = (sizes, str(result.get("date", "")))
+        if backend not in newest or rank >= newest[backend][0]:
+            newest[backend] = (rank, path)
     if not newest:
         raise MissingResultError(
             f"no bench_bcf_*.json in {directory}; produce one with: {BCF_PRODUCER}"

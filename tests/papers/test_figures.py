@@ -167,6 +167,10 @@ def test_speedup_figure_plots_peer_over_pytyche_time(papers, tmp_path):
         (tmp_path / name).write_text(json.dumps(result))
     newest = speedup.newest_bcf_results(tmp_path)
     assert newest == [tmp_path / "bench_bcf_cpu_a.json"]  # by date, not by file name
+    rerun = bench_bcf("cpu", "2026-03-01", {8000: (2.0, 10.0, 30.0)})
+    (tmp_path / "bench_bcf_cpu_c.json").write_text(json.dumps(rerun))
+    # A later run of fewer sizes does not displace the full run.
+    assert speedup.newest_bcf_results(tmp_path) == [tmp_path / "bench_bcf_cpu_a.json"]
     forest = {
         "meta": {"device": "cpu:0", "num_trees": 200},
         "rows": [
