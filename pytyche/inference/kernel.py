@@ -43,6 +43,7 @@ from numpyro.infer.util import initialize_model
 
 from pytyche.forest.binning import BinSpec, bin_covariates, fit_bins
 from pytyche.forest.gfr import grow_from_root
+from pytyche.forest.predict import forest_fit
 from pytyche.forest.sweep import SweepInfo, TreePrior, sweep
 from pytyche.forest.trees import (
     BinnedCovariates,
@@ -310,21 +311,13 @@ def _tau_per_arm(forest: ForestState) -> jax.Array:
 
 def _channel_fit(forest: ForestState, channels: list[int]) -> jax.Array:
     """``(len(channels), n)`` a scalar-leaf forest's fit on the given channels."""
-    values = forest.trees.leaf_value  # (G, T, S, Cg, 1)
-    per_group = values.shape[3]
-
-    def one(leaf_value: jax.Array, leaf_index: jax.Array) -> jax.Array:
-        def add(total: jax.Array, tree: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, None]:
-            value, index = tree
-            return total + value[index], None
-
-        init = jnp.zeros(leaf_index.shape[-1], leaf_value.dtype)
-        return jax.lax.scan(add, init, (leaf_value, leaf_index))[0]
-
+    per_group = forest.trees.leaf_value.shape[3]
     fits = []
     for c in channels:
         group, j = divmod(c, per_group)
-        fits.append(one(values[group, :, :, j, 0], forest.leaf_index[group]))
+        trees = jax.tree.map(lambda a, group=group: a[group], forest.trees)
+        trees = trees._replace(leaf_value=trees.leaf_value[:, :, j : j + 1])
+        fits.append(forest_fit(trees, forest.leaf_index[group])[0])
     return jnp.stack(fits)
 
 

@@ -111,6 +111,29 @@ def _hurdle_like(seed: int, n: int = 400):
     return binned(X), residuals, converted
 
 
+def _two_channel_chain(data, residuals, key, num_trees, num_sweeps, leaf_prior_var, **kwargs):
+    """Sweeps of a two-channel forest from root-only trees (``leaf_prior_var`` ``(2, K)``):
+    ``((state, residuals), accepted per sweep)``."""
+    basis_dim = leaf_prior_var.shape[1]
+
+    def body(carry, k):
+        state, res = carry
+        state, res, info = sweep(
+            k,
+            state,
+            data,
+            res,
+            noise_var=jnp.array([1.0, 0.5]),
+            leaf_prior_var=leaf_prior_var,
+            **kwargs,
+        )
+        return (state, res), info.accepted
+
+    state = init_forest(num_trees, residuals.shape[1], num_channels=2, basis_dim=basis_dim)
+    start = (state, jnp.asarray(residuals, jnp.float32))
+    return jax.lax.scan(body, start, jax.random.split(key, num_sweeps))
+
+
 def test_masked_out_severity_values_change_nothing() -> None:
     data, residuals, converted = _hurdle_like(2)
     weight = jnp.asarray(np.stack([np.ones_like(converted), converted]), jnp.float32)
@@ -119,22 +142,10 @@ def test_masked_out_severity_values_change_nothing() -> None:
 
     @jax.jit
     def run(res):
-        state = init_forest(20, res.shape[1], num_channels=2)
-
-        def body(carry, k):
-            state, res = carry
-            state, res, _ = sweep(
-                k,
-                state,
-                data,
-                res,
-                noise_var=jnp.array([1.0, 0.5]),
-                leaf_prior_var=jnp.array([0.05, 0.05]),
-                channel_weight=weight,
-            )
-            return (state, res), None
-
-        return jax.lax.scan(body, (state, res), jax.random.split(jax.random.key(4), 5))[0]
+        chain = _two_channel_chain(
+            data, res, jax.random.key(4), 20, 5, jnp.full((2, 1), 0.05), channel_weight=weight
+        )
+        return chain[0]
 
     state_a, res_a = run(jnp.asarray(residuals, jnp.float32))
     state_b, res_b = run(jnp.asarray(garbage, jnp.float32))
@@ -213,32 +224,14 @@ def test_sweep_rejects_misshapen_inputs(bad: str) -> None:
         sweep(jax.random.key(0), init_forest(2, n), data, residuals, **kwargs)
 
 
-def _hurdle_sweeps(seed: int, **kwargs):
-    """20 sweeps of a 15-tree, two-channel forest (K = 2 leaves) on hurdle-like data."""
-    data, residuals, converted = _hurdle_like(seed, n=900)
-    basis_dim = 1 if "arm" not in kwargs and "basis" not in kwargs else 2
-
-    @jax.jit
-    def run(key):
-        state = init_forest(15, residuals.shape[1], num_channels=2, basis_dim=basis_dim)
-
-        def body(carry, k):
-            state, res = carry
-            state, res, info = sweep(
-                k,
-                state,
-                data,
-                res,
-                noise_var=jnp.array([1.0, 0.5]),
-                leaf_prior_var=jnp.full((2, basis_dim), 0.3),
-                **kwargs,
-            )
-            return (state, res), info.accepted
-
-        start = (state, jnp.asarray(residuals, jnp.float32))
-        return jax.lax.scan(body, start, jax.random.split(key, 20))
-
-    return run(jax.random.key(seed)), converted
+def _hurdle_sweeps(seed: int, basis_dim: int, **kwargs):
+    """20 sweeps of a 15-tree, two-channel forest on hurdle-like data (900 visitors)."""
+    data, residuals, _ = _hurdle_like(seed, n=900)
+    leaf_prior_var = jnp.full((2, basis_dim), 0.3)
+    run = jax.jit(
+        lambda key: _two_channel_chain(data, residuals, key, 15, 20, leaf_prior_var, **kwargs)
+    )
+    return run(jax.random.key(seed))
 
 
 def _rows(mask: np.ndarray, padding: int) -> jax.Array:
@@ -252,7 +245,7 @@ def test_arm_index_and_channel_rows_match_the_dense_basis(treatment: bool) -> No
     """The indicator path (arm index, per-channel rows) is an independent implementation of
     the dense one (one-hot basis matrix, 0/1 weights): same moves, same draws up to float32
     rounding, same residuals where the channel is informed."""
-    _, converted = _hurdle_sweeps(5)
+    converted = _hurdle_like(5, n=900)[2]
     arm = np.random.default_rng(6).integers(0, 3, converted.size)
     weight = jnp.asarray(np.stack([np.ones(converted.size), converted]), jnp.float32)
     if treatment:
@@ -262,9 +255,10 @@ def test_arm_index_and_channel_rows_match_the_dense_basis(treatment: bool) -> No
     else:
         informed = [np.ones_like(converted), converted]
         dense, indicator = {}, {}
-    (dense_out, dense_acc), _ = _hurdle_sweeps(5, channel_weight=weight, **dense)
+    basis_dim = 2 if treatment else 1
+    dense_out, dense_acc = _hurdle_sweeps(5, basis_dim, channel_weight=weight, **dense)
     rows = (None if informed[0].all() else _rows(informed[0], 7), _rows(informed[1], 11))
-    (fast_out, fast_acc), _ = _hurdle_sweeps(5, channel_rows=rows, **indicator)
+    fast_out, fast_acc = _hurdle_sweeps(5, basis_dim, channel_rows=rows, **indicator)
     (dense_state, dense_res), (fast_state, fast_res) = dense_out, fast_out
     assert int(np.sum(dense_acc)) > 20  # the chains moved
     np.testing.assert_array_equal(np.asarray(dense_acc), np.asarray(fast_acc))

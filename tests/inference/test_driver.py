@@ -14,7 +14,7 @@ import pytest
 from bcf_synthetic import hurdle_experiment
 from numpyro.infer import MCMC
 
-from pytyche.inference import BCFConfig, BCFKernel, driver, fit
+from pytyche.inference import BCFConfig, BCFKernel, driver, fit, kernel
 from pytyche.models import bcf_model, make_problem
 
 TINY = BCFConfig(num_mu_trees=8, num_tau_trees=4, max_depth=4, num_warmup=6, num_draws=5)
@@ -89,3 +89,31 @@ def test_bad_arguments():
         driver.chain_sampler(bcf_model, TINY, run.static, 1, 1, fields=("z",))
     with pytest.raises(TypeError, match="problem must be a BCFProblem"):
         driver.prepare_run("data", TINY)
+
+
+def test_channel_rows_are_bucketed_and_padded_with_n():
+    mask = np.zeros(100, bool)
+    mask[[3, 50, 97]] = True
+    rows = kernel.channel_rows(mask, buckets=10)
+    assert rows.dtype == np.int32 and rows.size == 10  # rounded up to ⌈100 / 10⌉
+    np.testing.assert_array_equal(rows[:3], [3, 50, 97])
+    np.testing.assert_array_equal(rows[3:], 100)
+    assert kernel.channel_rows(np.ones(100, bool)) is None
+    padded = kernel.pad_rows([rows, rows[:4]], 100)
+    assert [r.size for r in padded] == [10, 10]
+    np.testing.assert_array_equal(padded[1][4:], 100)
+    with pytest.raises(ValueError, match="differ in which channels"):
+        kernel.pad_rows([rows, None], 100)
+
+
+def test_stacking_pads_rows_to_a_common_length(datasets):
+    """Replicates whose converters fill different row buckets still stack (and vmap)."""
+    arrays = [driver.prepare_run(_problem(d), TINY).arrays for d in datasets]
+    short = np.asarray(arrays[1].data["mu_rows"][1])[:-1]
+    arrays[1] = arrays[1]._replace(data={**arrays[1].data, "mu_rows": (None, short)})
+    stacked = driver.stack_arrays(arrays)
+    severity = stacked.data["mu_rows"][1]
+    assert stacked.data["mu_rows"][0] is None
+    assert severity.shape == (2, np.size(arrays[0].data["mu_rows"][1]))
+    np.testing.assert_array_equal(severity[1, : short.size], short)
+    assert severity[1, -1] == N  # padded with n
