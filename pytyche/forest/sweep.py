@@ -144,10 +144,11 @@ def growable_leaves(
     high: jax.Array,
     min_leaf_count: jax.Array,
 ) -> jax.Array:
-    """``(S,)`` bool: leaves a grow move may pick (see module docstring)."""
+    """``(S,)`` bool: leaves a grow move may pick (see module docstring); ``low, high``
+    ``(p, S)`` from `rule_ranges`."""
     max_depth = int(np.log2(split_bin.shape[-1])) - 1
     depth = jnp.asarray(node_depths(max_depth))
-    has_rule = jnp.any(high - low >= 1, axis=-1)
+    has_rule = jnp.any(high - low >= 1, axis=0)
     enough = node_count >= 2 * min_leaf_count
     return is_leaf(split_bin) & (depth < max_depth) & has_rule & enough
 
@@ -187,7 +188,7 @@ def propose(
     u_move, u_leaf, u_node, u_var, u_cut = uniforms
     grow = u_move < p_grow
     node = jnp.where(grow, _choose_uniform(u_leaf, growable), _choose_uniform(u_node, prunable))
-    low_at, high_at = low[node], high[node]
+    low_at, high_at = low[:, node], high[:, node]
     var_ok = high_at - low_at >= 1
     new_var = _choose_uniform(u_var, var_ok)
     room = jnp.maximum(high_at[new_var] - low_at[new_var], 1)
@@ -573,7 +574,9 @@ def _prepare(
     num_trees, slots, num_channels, basis_dim = state.trees.leaf_value.shape
     dtype = state.trees.leaf_value.dtype
     key_propose, key_leaves = jax.random.split(key)
-    uniforms = jax.random.uniform(key_propose, (num_trees, 6), dtype)
+    # Drawn flat and reshaped (same values): XLA:CPU generates multi-axis shapes with
+    # small trailing axes several times slower.
+    uniforms = jax.random.uniform(key_propose, (num_trees * 6,), dtype).reshape(num_trees, 6)
     trees = state.trees
     proposals = jax.vmap(propose, in_axes=(0, 0, 0, 0, None, None))(
         uniforms[:, :5],
@@ -583,7 +586,8 @@ def _prepare(
         data.num_cuts,
         prior,
     )
-    noise = jax.random.normal(key_leaves, (num_trees, slots, num_channels, basis_dim), dtype)
+    shape = (num_trees, slots, num_channels, basis_dim)
+    noise = jax.random.normal(key_leaves, (int(np.prod(shape)),), dtype).reshape(shape)
     # Before a grow, the children slots inherit the leaf value of the node they split.
     rows = jnp.arange(num_trees)
     in_children = (jnp.arange(slots) >> 1)[None, :] == proposals.node[:, None]

@@ -14,6 +14,7 @@ from pytyche.forest.trees import (
     init_forest,
     is_leaf,
     leaf_index_dtype,
+    rule_ranges,
     traverse,
 )
 
@@ -141,3 +142,36 @@ def test_chains_by_vmap_match_separate_runs() -> None:
         single = run(jax.random.clone(keys[c]), state, residuals)
         for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(batched), strict=True):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b[c]), rtol=1e-5, atol=1e-5)
+
+
+def test_rule_ranges_match_an_ancestor_walk() -> None:
+    """Every slot's admissible bin range per covariate, against a per-slot NumPy walk up its
+    ancestors (independent of the engine's level-by-level computation)."""
+    rng = np.random.default_rng(5)
+    num_cuts = np.array([3, 9, 30, 1])
+    slots, num_trees = 32, 40
+    split_var = np.zeros((num_trees, slots), np.int32)
+    split_bin = np.zeros((num_trees, slots), np.int32)
+    for t in range(num_trees):
+        for node in range(1, slots // 2):
+            if (node == 1 or split_bin[t, node >> 1] > 0) and rng.uniform() < 0.7:
+                split_var[t, node] = rng.integers(num_cuts.size)
+                split_bin[t, node] = rng.integers(1, num_cuts[split_var[t, node]] + 1)
+    low, high = jax.vmap(rule_ranges, (0, 0, None))(
+        jnp.asarray(split_var), jnp.asarray(split_bin), jnp.asarray(num_cuts)
+    )
+    assert low.shape == high.shape == (num_trees, num_cuts.size, slots)
+    for t in range(num_trees):
+        for slot in range(1, slots):
+            expect_low, expect_high = np.zeros(num_cuts.size, int), num_cuts.copy()
+            child = slot
+            while child > 1:
+                parent = child >> 1
+                var, cut = split_var[t, parent], split_bin[t, parent]
+                if cut > 0 and child % 2:
+                    expect_low[var] = max(expect_low[var], cut)
+                elif cut > 0:
+                    expect_high[var] = min(expect_high[var], cut - 1)
+                child = parent
+            np.testing.assert_array_equal(low[t, :, slot], expect_low)
+            np.testing.assert_array_equal(high[t, :, slot], expect_high)
