@@ -7,8 +7,9 @@ call on the same shapes (compiled program cached).
 Peers run whole samplers, so their per-iteration time is the slope
 ``(t(N₂) − t(N₁)) / (N₂ − N₁)`` between two run lengths, which removes set-up and compile.
 On a shared machine a run can be slowed by a third or more at any moment, so every timing
-is repeated (``--repeats``) and the fastest repetition counts, for ours and the peers
-alike.
+is repeated and the fastest repetition counts (ours: ``--repeats`` blocks of ``--steps``;
+peers: each run length three times for bartz, twice for StochTree), and ours and bartz
+alternate for ``--rounds`` rounds: the ratio reported is the median of the rounds' ratios.
 Peers get the same data with a binary treatment (any active arm vs control), StochTree also
 the one-hot treatment over the two active arms.
 Writes ``experiments/results/bench_bcf_<backend>_<date>.json``.
@@ -25,6 +26,7 @@ import datetime as dt
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -56,7 +58,9 @@ def hurdle_frame(n: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def time_ours(data: RoundData, mu_trees: int, tau_trees: int, steps: int, repeats: int = 5) -> dict:
+def ours_timer(data: RoundData, mu_trees: int, tau_trees: int) -> tuple[float, Callable]:
+    """Compile our kernel step; returns its compile time and ``time(steps, repeats)``, the
+    seconds per iteration of ``repeats`` blocks of ``steps`` iterations."""
     config = BCFConfig(num_mu_trees=mu_trees, num_tau_trees=tau_trees)
     problem = make_problem(data, num_mu_trees=mu_trees, num_tau_trees=tau_trees)
     kernel = BCFKernel(bcf_model, config)
@@ -69,28 +73,31 @@ def time_ours(data: RoundData, mu_trees: int, tau_trees: int, steps: int, repeat
     state = jax.block_until_ready(step(state))
     compile_s = time.perf_counter() - start
     state = jax.block_until_ready(step(state))  # a second call must not recompile
-    blocks = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(steps):
-            state = step(state)
-        jax.block_until_ready(state)
-        blocks.append((time.perf_counter() - start) / steps)
-    # `pytyche.fit` end to end with 1 + 1 iterations: the first call traces and compiles
-    # (the cost every new shape pays), a second call on the same shapes hits the cache.
+    chain = [state]
+
+    def time_blocks(steps: int, repeats: int) -> list[float]:
+        blocks = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(steps):
+                chain[0] = step(chain[0])
+            jax.block_until_ready(chain[0])
+            blocks.append((time.perf_counter() - start) / steps)
+        return blocks
+
+    return compile_s, time_blocks
+
+
+def time_fit(data: RoundData, mu_trees: int, tau_trees: int) -> dict:
+    """`pytyche.fit` end to end with 1 + 1 iterations: the first call traces and compiles
+    (the cost every new shape pays), a second call on the same shapes hits the cache."""
     short = BCFConfig(num_mu_trees=mu_trees, num_tau_trees=tau_trees, num_warmup=1, num_draws=1)
     calls = []
     for seed in (0, 1):
         start = time.perf_counter()
         pytyche.fit(data, config=short, seed=seed)
         calls.append(time.perf_counter() - start)
-    return {
-        "s_per_iter": min(blocks),
-        "s_per_iter_median": float(np.median(blocks)),
-        "compile_s": compile_s,
-        "fit_first_call_s": calls[0],
-        "fit_cached_call_s": calls[1],
-    }
+    return {"fit_first_call_s": calls[0], "fit_cached_call_s": calls[1]}
 
 
 def time_bartz(
@@ -168,7 +175,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--steps", type=int, default=10, help="timed iterations of ours")
-    parser.add_argument("--repeats", type=int, default=5, help="timed blocks of ours")
+    parser.add_argument("--repeats", type=int, default=5, help="timed blocks of ours per round")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of ours and bartz per size"
+    )
     parser.add_argument("--no-peers", action="store_true", help="time pytyche only")
     args = parser.parse_args()
     rows = []
@@ -176,15 +186,33 @@ def main() -> None:
         frame = hurdle_frame(n)
         data = RoundData.from_frame(frame, arms=["control", "a", "b"], family="hurdle")
         peer_lengths = (4, 12) if n >= 50_000 else (10, 30)
+        bartz_lengths = (20, 60) if n < 50_000 else (10, 40)
         for mu_trees, tau_trees in TREE_SETTINGS:
             row = {"n": n, "mu_trees": mu_trees, "tau_trees": tau_trees}
-            row["pytyche_joint_hurdle_k3"] = time_ours(
-                data, mu_trees, tau_trees, args.steps, args.repeats
-            )
-            if not args.no_peers and (mu_trees, tau_trees) == TREE_SETTINGS[0]:
-                row["bartz_bcf_binary"] = time_bartz(
-                    frame, mu_trees, tau_trees, (20, 60) if n < 50_000 else (10, 40)
-                )
+            compile_s, time_blocks = ours_timer(data, mu_trees, tau_trees)
+            with_peers = not args.no_peers and (mu_trees, tau_trees) == TREE_SETTINGS[0]
+            # Ours and bartz alternate for several rounds: paired measurements, so a slow
+            # spell of the shared machine hits both sides of a round's ratio.
+            ours_rounds, bartz_rounds = [], []
+            for _ in range(args.rounds if with_peers else 1):
+                ours_rounds.append(min(time_blocks(args.steps, args.repeats)))
+                if with_peers:
+                    bartz = time_bartz(frame, mu_trees, tau_trees, bartz_lengths)
+                    bartz_rounds.append(bartz["s_per_iter"])
+            row["pytyche_joint_hurdle_k3"] = {
+                "s_per_iter": float(np.median(ours_rounds)),
+                "s_per_iter_rounds": ours_rounds,
+                "compile_s": compile_s,
+                **time_fit(data, mu_trees, tau_trees),
+            }
+            if with_peers:
+                ratios = [o / b for o, b in zip(ours_rounds, bartz_rounds, strict=True)]
+                row["bartz_bcf_binary"] = {
+                    "s_per_iter": float(np.median(bartz_rounds)),
+                    "s_per_iter_rounds": bartz_rounds,
+                    "first_run_s": bartz["first_run_s"],
+                }
+                row["ratio_vs_bartz"] = {"median": float(np.median(ratios)), "rounds": ratios}
                 row["stochtree_bcf_binary"] = time_stochtree(
                     frame, mu_trees, tau_trees, peer_lengths, one_hot=False
                 )
@@ -197,9 +225,17 @@ def main() -> None:
             cached = row["pytyche_joint_hurdle_k3"]["fit_cached_call_s"]
             line = (
                 f"n={n:>7} trees={mu_trees}+{tau_trees}: pytyche {ours:.4f} s/it "
-                f"(fit() first call {first:.1f} s, cached {cached:.1f} s)"
+                f"(compile {compile_s:.1f} s; fit() first call {first:.1f} s, "
+                f"cached {cached:.1f} s)"
             )
-            for peer in ("bartz_bcf_binary", "stochtree_bcf_binary", "stochtree_bcf_onehot"):
+            if with_peers:
+                ratios = row["ratio_vs_bartz"]["rounds"]
+                line += (
+                    f" | bartz_bcf_binary {row['bartz_bcf_binary']['s_per_iter']:.4f} s/it "
+                    f"(ratio ours/peer median {np.median(ratios):.2f}, "
+                    f"rounds {', '.join(f'{r:.2f}' for r in ratios)})"
+                )
+            for peer in ("stochtree_bcf_binary", "stochtree_bcf_onehot"):
                 if peer in row:
                     theirs = row[peer]["s_per_iter"]
                     line += f" | {peer} {theirs:.4f} s/it (ratio ours/peer {ours / theirs:.2f})"
