@@ -23,13 +23,14 @@ split probabilities and ``LR = m(L) m(R) / m(η)``; the rule's prior and proposa
 cancel. A prune uses the reciprocal of the reverse grow. A grow whose children would hold
 fewer than ``min_leaf_count`` visitors has target 0 and is rejected.
 
-Performance layout: the proposals, their prior ratios, the random draws and the leaf
-values before the move (everything per tree that is small and residual-free) are computed
-for all trees at once, after bartz (Petrillo 2024); each tree's pass over the visitors —
-its "as if grown" leaf indices, the move's visitor counts, the leaf statistics, the residual
-update — runs in the sequential ``lax.scan`` over trees, where XLA on CPU compiles it into
-single-row loops (a reduction over a ``(trees, n)`` array is several times slower there
-than ``trees`` reductions over ``(n,)`` rows). With an indicator basis (``arm``: every basis
+Performance layout: everything per tree that does not read the residuals is done before
+the sequential stage, after bartz (Petrillo 2024): the proposals and their prior ratios,
+the random draws and the leaf values before the move for all trees at once, and the move's
+visitor counts (with the legality and transition ratio that depend on them) in a loop of
+one ``(n,)`` reduction per tree (XLA on CPU reduces a ``(trees, n)`` array along its rows
+several times slower). Only what needs the residuals — each tree's "as if grown" leaf
+indices, leaf statistics, MH accept, leaf draw and residual update — runs in the
+sequential ``lax.scan`` over trees. With an indicator basis (``arm``: every basis
 vector is 0 or a unit vector, as for BCF's one-hot arms) ``B`` is diagonal and a channel's
 statistics are one scatter on the combined index ``leaf·(K + 1) + arm``; ``channel_rows``
 restricts a channel to the visitors that inform it (the converters of a hurdle's severity
@@ -255,14 +256,6 @@ def log_transition_ratio(
     return jnp.where(proposal.grow, grow_log, prune_log)
 
 
-def _apply_grow(proposal: Proposal, leaf_index: jax.Array, bins: jax.Array) -> jax.Array:
-    """Leaf indices of one tree as if its grow proposal were accepted."""
-    goes_right = bins[proposal.var] >= proposal.cut
-    node = proposal.node.astype(leaf_index.dtype)
-    child = 2 * node + goes_right.astype(leaf_index.dtype)
-    return jnp.where(proposal.grow & (leaf_index == node), child, leaf_index)
-
-
 class _Indicator(NamedTuple):
     """Per-channel visitor layout when every basis vector is 0 or a unit vector.
 
@@ -288,14 +281,29 @@ class _Dense(NamedTuple):
 
 
 class _TreeInputs(NamedTuple):
-    """Per-tree inputs of the sequential stage (leading axis: trees)."""
+    """Per-tree inputs of the sequential stage (leading axis: trees): the move, its
+    residual-free parts (the "as if grown" counts, legality, prior and transition ratio) and
+    the random draws."""
 
     tree: jax.Array
-    node_count: jax.Array
+    grow: jax.Array
+    node: jax.Array
+    var: jax.Array
+    cut: jax.Array
+    grown_count: jax.Array
+    allowed: jax.Array
+    log_ratio_base: jax.Array
     leaf_value: jax.Array
     noise: jax.Array
-    proposal: Proposal
     log_uniform: jax.Array
+
+
+def _apply_grow(inputs: _TreeInputs, leaf_index: jax.Array, bins: jax.Array) -> jax.Array:
+    """Leaf indices of one tree as if its grow proposal were accepted."""
+    goes_right = bins[inputs.var] >= inputs.cut
+    node = inputs.node.astype(leaf_index.dtype)
+    child = 2 * node + goes_right.astype(leaf_index.dtype)
+    return jnp.where(inputs.grow & (leaf_index == node), child, leaf_index)
 
 
 class _SharedInputs(NamedTuple):
@@ -313,22 +321,38 @@ def _fill_move_node(node_stats: jax.Array, node: jax.Array) -> jax.Array:
     return node_stats.at[node].set(node_stats[2 * node] + node_stats[2 * node + 1])
 
 
+def _left_counts(leaf_index: jax.Array, bins: jax.Array, proposals: Proposal) -> jax.Array:
+    """``(trees,)`` visitors of each tree's move node whose bin is below the move's cut
+    (the left child's count if the move is a grow).
+
+    A tree's leaf indices change only in its own step of the sweep, so the counts of every
+    tree can be taken before the sequential stage; one ``(n,)`` row per step of a loop, as
+    XLA:CPU reduces a ``(trees, n)`` array along rows several times slower.
+    """
+    n = leaf_index.shape[-1]
+
+    def count(args: tuple[jax.Array, ...]) -> jax.Array:
+        leaf, node, var, cut = args
+        in_left = (leaf == node.astype(leaf.dtype)) & (bins[var] < cut.astype(bins.dtype))
+        if n < 2**24:
+            # A float32 sum is exact below 2**24 and XLA vectorises it far better on CPU.
+            return jnp.sum(jnp.where(in_left, 1.0, 0.0)).astype(jnp.int32)
+        return jnp.sum(in_left, dtype=jnp.int32)
+
+    return jax.lax.map(count, (leaf_index, proposals.node, proposals.var, proposals.cut))
+
+
 def _move_counts(
-    proposal: Proposal, node_count: jax.Array, grown: jax.Array, min_leaf_count: jax.Array
+    proposal: Proposal, node_count: jax.Array, left: jax.Array, min_leaf_count: jax.Array
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Visitor counts of the "as if grown" tree, the move's legality and its log base ratio.
 
+    ``left`` is the left child's count should the move be a grow (see `_left_counts`).
     Returns ``(grown_count (S,), allowed, log_ratio_base)``: the prior and transition parts
     of the grow-direction MH ratio (the likelihood part needs the residuals).
     """
     node = proposal.node
     children = jnp.stack([2 * node, 2 * node + 1])
-    in_left = grown == (2 * node).astype(grown.dtype)
-    if grown.shape[0] < 2**24:
-        # A float32 sum is exact below 2**24 and XLA vectorises it far better on CPU.
-        left = jnp.sum(jnp.where(in_left, 1.0, 0.0)).astype(jnp.int32)
-    else:
-        left = jnp.sum(in_left, dtype=jnp.int32)
     grow_counts = jnp.stack([left, node_count[node] - left])
     child_counts = jnp.where(proposal.grow, grow_counts, node_count[children])
     enough = jnp.all(child_counts >= min_leaf_count)
@@ -430,22 +454,19 @@ def _dense_statistics(
 def _tree_step(
     carry: tuple[Any, jax.Array], inputs: _TreeInputs, shared: _SharedInputs
 ) -> tuple[tuple[Any, jax.Array], tuple[jax.Array, ...]]:
-    """Sequential step for one tree: the "as if grown" leaf indices and counts, the leaf
-    statistics, MH accept, leaf draw, residual update and the tree's new leaf indices.
+    """Sequential step for one tree: the "as if grown" leaf indices, the leaf statistics,
+    MH accept, leaf draw, residual update and the tree's new leaf indices.
 
     ``carry`` holds the residuals (per-channel vectors for an `_Indicator` design, ``(n, C)``
     for a `_Dense` one) and the ``(trees, n)`` leaf indices, updated in place row by row.
     """
     residuals, leaf_index = carry
     slots, _, basis_dim = inputs.leaf_value.shape
-    proposal = inputs.proposal
-    node = proposal.node
+    node = inputs.node
+    grown_count = inputs.grown_count
     design = shared.design
     leaf = jax.lax.dynamic_index_in_dim(leaf_index, inputs.tree, keepdims=False)
-    grown = _apply_grow(proposal, leaf, shared.bins)
-    grown_count, allowed, log_ratio_base = _move_counts(
-        proposal, inputs.node_count, grown, shared.min_leaf_count
-    )
+    grown = _apply_grow(inputs, leaf, shared.bins)
 
     if isinstance(design, _Indicator):
         index = _indicator_index(design, grown, basis_dim)
@@ -465,12 +486,12 @@ def _tree_step(
 
     lrt = jnp.stack([2 * node, 2 * node + 1, node])
     evidence = log_evidence(sums[lrt], terms.covariance[lrt], terms.log_norm[lrt], shared.noise_var)
-    log_ratio_grow = log_ratio_base + evidence[0] + evidence[1] - evidence[2]
-    log_ratio = jnp.where(proposal.grow, log_ratio_grow, -log_ratio_grow)
-    accepted = allowed & (inputs.log_uniform < log_ratio)
+    log_ratio_grow = inputs.log_ratio_base + evidence[0] + evidence[1] - evidence[2]
+    log_ratio = jnp.where(inputs.grow, log_ratio_grow, -log_ratio_grow)
+    accepted = inputs.allowed & (inputs.log_uniform < log_ratio)
 
     new_value = posterior_mean(sums, terms.covariance, shared.noise_var) + terms.noise
-    to_prune = accepted ^ proposal.grow
+    to_prune = accepted ^ inputs.grow
     in_children = (jnp.arange(slots) >> 1) == node
     new_value = jnp.where((to_prune & in_children)[:, None, None], new_value[node], new_value)
     new_value = new_value.astype(inputs.leaf_value.dtype)
@@ -485,7 +506,7 @@ def _tree_step(
     leaf = jnp.where(to_prune & ((grown >> 1) == node_index), node_index, grown)
     node_count = jnp.where(to_prune & in_children, 0, grown_count)
     leaf_index = jax.lax.dynamic_update_index_in_dim(leaf_index, leaf, inputs.tree, 0)
-    return (residuals, leaf_index), (new_value, accepted, allowed, log_ratio, node_count)
+    return (residuals, leaf_index), (new_value, accepted, log_ratio, node_count)
 
 
 def _validate_shapes(
@@ -568,9 +589,10 @@ def _prepare(
     state: ForestState,
     data: BinnedCovariates,
     prior: TreePrior,
-) -> _TreeInputs:
-    """Residual-independent per-tree work done for all trees at once: proposals, random
-    draws and the leaf values before the move (see module docstring)."""
+) -> tuple[Proposal, _TreeInputs]:
+    """Residual-independent per-tree work done before the sequential stage: proposals,
+    their visitor counts and count-dependent ratio terms, random draws and the leaf values
+    before the move (see module docstring)."""
     num_trees, slots, num_channels, basis_dim = state.trees.leaf_value.shape
     dtype = state.trees.leaf_value.dtype
     key_propose, key_leaves = jax.random.split(key)
@@ -595,12 +617,21 @@ def _prepare(
     old_value = jnp.where(
         inherit[:, :, None, None], trees.leaf_value[rows, proposals.node][:, None], trees.leaf_value
     )
-    return _TreeInputs(
+    left = _left_counts(state.leaf_index, data.bins, proposals)
+    grown_count, allowed, log_ratio_base = jax.vmap(_move_counts, in_axes=(0, 0, 0, None))(
+        proposals, state.node_count, left, prior.min_leaf_count
+    )
+    return proposals._replace(allowed=allowed), _TreeInputs(
         tree=rows,
-        node_count=state.node_count,
+        grow=proposals.grow,
+        node=proposals.node,
+        var=proposals.var,
+        cut=proposals.cut,
+        grown_count=grown_count,
+        allowed=allowed,
+        log_ratio_base=log_ratio_base,
         leaf_value=old_value,
         noise=noise,
-        proposal=proposals,
         log_uniform=jnp.log(uniforms[:, 5]),
     )
 
@@ -683,7 +714,7 @@ def sweep(
         leaf_prior_var,
     )
     prior = TreePrior(*(jnp.asarray(field) for field in prior))
-    inputs = _prepare(key, state, data, prior)
+    proposals, inputs = _prepare(key, state, data, prior)
     if basis is None:
         design, carry = _indicator_design(residuals, arm, channel_weight, channel_rows)
     else:
@@ -698,7 +729,7 @@ def sweep(
     def step(carry: Any, tree_inputs: _TreeInputs):
         return _tree_step(carry, tree_inputs, shared)
 
-    (carry, leaf_index), (leaf_value, accepted, allowed, log_ratio, node_count) = jax.lax.scan(
+    (carry, leaf_index), (leaf_value, accepted, log_ratio, node_count) = jax.lax.scan(
         step, (carry, state.leaf_index), inputs
     )
     if isinstance(design, _Dense):
@@ -709,11 +740,10 @@ def sweep(
                 residuals = residuals.at[c].set(r)
             else:
                 residuals = residuals.at[c, rows].set(r, mode="drop")
-    proposals = inputs.proposal._replace(allowed=allowed)
     new_state = _finish(state, proposals, accepted, leaf_index, node_count, leaf_value)
     info = SweepInfo(
         proposed_grow=proposals.grow,
-        allowed=allowed,
+        allowed=proposals.allowed,
         accepted=accepted,
         log_accept_ratio=log_ratio,
     )
