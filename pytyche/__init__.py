@@ -34,7 +34,7 @@ from pytyche.generators import (
     register_template,
     simulated_experiment_generator,
 )
-from pytyche.inference import BCFConfig, fit
+from pytyche.inference import BCFConfig, fit, set_cpu_threads
 from pytyche.posterior import Posterior
 from pytyche.setup_check import SetupReport, check_setup
 
@@ -77,6 +77,7 @@ __all__ = [
     "register_template",
     "sbc",
     "sequential_experiment",
+    "set_cpu_threads",
     "simulated_experiment_generator",
     "viz",
 ]

@@ -1,10 +1,11 @@
 """``check_setup()``: what pytyche will run on, in one small report.
 
 The report lists the versions of pytyche and its numerical stack, the JAX backend and
-devices, the default float dtype, whether a GPU is visible, and the calibration artifacts
-found: bundled with the package (``pytyche/calibration/artifacts/*.json``) and provided by
-the user (directories in the ``PYTYCHE_CALIBRATION_PATH`` environment variable, separated
-by ``os.pathsep``, plus ``~/.config/pytyche/calibration``).
+devices, the default float dtype, the CPU runtime's thread count, whether a GPU is visible,
+and the calibration artifacts found: bundled with the package
+(``pytyche/calibration/artifacts/*.json``) and provided by the user (directories in the
+``PYTYCHE_CALIBRATION_PATH`` environment variable, separated by ``os.pathsep``, plus
+``~/.config/pytyche/calibration``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ class SetupReport:
     compile_cache : str
         Where compiled fits are cached across processes (JAX's persistent compilation
         cache, see :mod:`pytyche.inference.compile_cache`), or ``"off"``.
+    cpu_threads : int or None
+        Threads of JAX's CPU runtime pool requested with `pytyche.set_cpu_threads` (or
+        ``PJRT_NPROC``); None for XLA's default of one per core.
+    cpu_count : int or None
+        Cores the operating system reports.
     """
 
     pytyche_version: str
@@ -56,10 +62,13 @@ class SetupReport:
     bundled_calibrations: tuple[str, ...]
     user_calibrations: tuple[str, ...]
     compile_cache: str = "off"
+    cpu_threads: int | None = None
+    cpu_count: int | None = None
 
     def __repr__(self) -> str:
         bundled = ", ".join(self.bundled_calibrations) or "(none bundled)"
         user = ", ".join(self.user_calibrations) or "(none found)"
+        threads = self.cpu_threads or "one per core (default)"
         lines = [
             f"pytyche {self.pytyche_version} / jax {self.jax_version} / "
             f"numpyro {self.numpyro_version} / arviz {self.arviz_version}",
@@ -67,6 +76,7 @@ class SetupReport:
             f"default float: {self.default_float}; GPU available: {self.gpu_available}",
             f"calibration artifacts: bundled {bundled}; user {user}",
             f"compile cache: {self.compile_cache}",
+            f"CPU runtime threads: {threads} of {self.cpu_count or '?'} cores",
         ]
         return "\n".join(lines)
 
@@ -101,7 +111,7 @@ def check_setup() -> SetupReport:
     Returns
     -------
     SetupReport
-        A frozen report; its ``repr`` is a readable four-line summary.
+        A frozen report; its ``repr`` is a readable five-line summary.
 
     Examples
     --------
@@ -114,6 +124,7 @@ def check_setup() -> SetupReport:
 
     from pytyche._version import __version__
     from pytyche.inference.compile_cache import compile_cache_dir
+    from pytyche.inference.cpu_threads import cpu_threads
 
     cache = jax.config.jax_compilation_cache_dir or compile_cache_dir()
 
@@ -130,4 +141,6 @@ def check_setup() -> SetupReport:
         bundled_calibrations=_bundled_artifacts(),
         user_calibrations=_user_artifacts(),
         compile_cache=str(cache) if cache else "off",
+        cpu_threads=cpu_threads(),
+        cpu_count=os.cpu_count(),
     )
