@@ -12,11 +12,16 @@ peers: each run length three times for bartz, twice for StochTree), and ours and
 alternate for ``--rounds`` rounds: the ratio reported is the median of the rounds' ratios.
 Peers get the same data with a binary treatment (any active arm vs control), StochTree also
 the one-hot treatment over the two active arms.
-Writes ``experiments/results/bench_bcf_<backend>_<date>.json``.
+Ours and bartz (both JAX) each run in a worker process of their own, so each runs under
+its own size of JAX's CPU runtime pool, fixed when a process's backend starts:
+``--cpu-threads T`` for ours (`pytyche.set_cpu_threads`), ``--bartz-cpu-threads T`` for
+bartz, both by default XLA's one thread per core. StochTree (C++) runs in the driver.
+Writes ``experiments/results/bench_bcf_<backend>[_threads-<ours>-<bartz>]_<date>.json``.
 
 Run::
 
     .venv/bin/python experiments/bench_bcf.py --sizes 10000 50000
+    .venv/bin/python experiments/bench_bcf.py --sizes 10000 50000 --cpu-threads 1
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import multiprocessing
+import os
 import platform
 import time
+import traceback
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import jax
@@ -171,6 +180,57 @@ def time_stochtree(
     return {"s_per_iter": (fastest[1] - fastest[0]) / (lengths[1] - lengths[0])}
 
 
+def _serve(conn: Connection, library: str, threads: int | None, n: int, trees: tuple) -> None:
+    """Worker process: time ``library`` ("pytyche" or "bartz") on the size-``n`` data under
+    a CPU runtime pool of ``threads``, answering the driver's requests until ``None``."""
+    try:
+        pytyche.set_cpu_threads(threads)  # before this process's first JAX computation
+        frame = hurdle_frame(n)
+        data = RoundData.from_frame(frame, arms=["control", "a", "b"], family="hurdle")
+        ready = ours_timer(data, *trees) if library == "pytyche" else (None, None)
+        compile_s, time_blocks = ready
+        conn.send(("ok", compile_s))
+        while (request := conn.recv()) is not None:
+            kind, kwargs = request
+            if kind == "blocks":
+                answer = min(time_blocks(**kwargs))
+            elif kind == "fit":
+                answer = time_fit(data, *trees)
+            else:
+                answer = time_bartz(frame, *trees, **kwargs)
+            conn.send(("ok", answer))
+    except Exception:  # the driver re-raises it with the worker's traceback
+        conn.send(("error", traceback.format_exc()))
+
+
+class Worker:
+    """A library's timing process (see `_serve`); ``ask`` sends a request and waits."""
+
+    def __init__(self, library: str, threads: int | None, n: int, trees: tuple) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(child, library, threads, n, trees), daemon=True
+        )
+        self._process.start()
+        self.compile_s = self._answer()
+
+    def _answer(self):
+        status, value = self._conn.recv()
+        if status == "error":
+            raise RuntimeError(f"benchmark worker failed:\n{value}")
+        return value
+
+    def ask(self, kind: str, **kwargs):
+        self._conn.send((kind, kwargs))
+        return self._answer()
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            self._conn.send(None)
+        self._process.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000])
@@ -180,33 +240,53 @@ def main() -> None:
         "--rounds", type=int, default=3, help="alternating rounds of ours and bartz per size"
     )
     parser.add_argument("--no-peers", action="store_true", help="time pytyche only")
+    parser.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        help="threads of our JAX CPU runtime pool (default: XLA's, one per core)",
+    )
+    parser.add_argument(
+        "--bartz-cpu-threads",
+        type=int,
+        default=None,
+        help="threads of bartz's JAX CPU runtime pool (default: XLA's, one per core)",
+    )
     args = parser.parse_args()
+    threads = {"pytyche": args.cpu_threads, "bartz": args.bartz_cpu_threads}
     rows = []
     for n in args.sizes:
         frame = hurdle_frame(n)
-        data = RoundData.from_frame(frame, arms=["control", "a", "b"], family="hurdle")
         peer_lengths = (4, 12) if n >= 50_000 else (10, 30)
         bartz_lengths = (20, 60) if n < 50_000 else (10, 40)
         for mu_trees, tau_trees in TREE_SETTINGS:
+            trees = (mu_trees, tau_trees)
             row = {"n": n, "mu_trees": mu_trees, "tau_trees": tau_trees}
-            compile_s, time_blocks = ours_timer(data, mu_trees, tau_trees)
-            with_peers = not args.no_peers and (mu_trees, tau_trees) == TREE_SETTINGS[0]
+            with_peers = not args.no_peers and trees == TREE_SETTINGS[0]
+            ours_worker = Worker("pytyche", args.cpu_threads, n, trees)
+            bartz_worker = Worker("bartz", args.bartz_cpu_threads, n, trees) if with_peers else None
             # Ours and bartz alternate for several rounds: paired measurements, so a slow
             # spell of the shared machine hits both sides of a round's ratio.
             ours_rounds, bartz_rounds, bartz_first_run_s = [], [], None
             for _ in range(args.rounds if with_peers else 1):
-                ours_rounds.append(min(time_blocks(args.steps, args.repeats)))
-                if with_peers:
-                    bartz = time_bartz(frame, mu_trees, tau_trees, bartz_lengths)
-                    bartz_rounds.append(bartz["s_per_iter"])
+                ours_rounds.append(
+                    ours_worker.ask("blocks", steps=args.steps, repeats=args.repeats)
+                )
+                if bartz_worker is not None:
+                    timing = bartz_worker.ask("bartz", lengths=bartz_lengths)
+                    bartz_rounds.append(timing["s_per_iter"])
                     # The first round's first run is the one that compiles.
-                    bartz_first_run_s = bartz_first_run_s or bartz["first_run_s"]
+                    bartz_first_run_s = bartz_first_run_s or timing["first_run_s"]
+            compile_s = ours_worker.compile_s
             row["pytyche_joint_hurdle_k3"] = {
                 "s_per_iter": float(np.median(ours_rounds)),
                 "s_per_iter_rounds": ours_rounds,
                 "compile_s": compile_s,
-                **time_fit(data, mu_trees, tau_trees),
+                **ours_worker.ask("fit"),
             }
+            for worker in (ours_worker, bartz_worker):
+                if worker is not None:
+                    worker.close()
             if with_peers:
                 ratios = [o / b for o, b in zip(ours_rounds, bartz_rounds, strict=True)]
                 row["bartz_bcf_binary"] = {
@@ -248,12 +328,17 @@ def main() -> None:
         "jax_backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
         "machine": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "cpu_threads": threads,
         "date": dt.datetime.now(dt.UTC).isoformat(),
         "rows": rows,
     }
     RESULTS.mkdir(exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d_%H%M")
-    path = RESULTS / f"bench_bcf_{jax.default_backend()}_{stamp}.json"
+    setting = ""
+    if any(threads.values()):
+        setting = "_threads-" + "-".join(str(t or "all") for t in threads.values())
+    path = RESULTS / f"bench_bcf_{jax.default_backend()}{setting}_{stamp}.json"
     path.write_text(json.dumps(result, indent=2))
     print(f"wrote {path}")
 

@@ -5,7 +5,7 @@ Reads the benchmark results in ``experiments/results/``:
 * ``bench_bcf_<backend>_*.json`` (``experiments/bench_bcf.py``): seconds per iteration of
   pytyche's joint hurdle BCF (K = 3) and of StochTree's BCF on the same n and tree counts,
   with a binary treatment and with K = 3 as one-hot treatment columns. The newest file of
-  each backend (cpu, gpu) is used;
+  each backend (cpu, gpu) and CPU thread setting (``--cpu-threads``) is used;
 * ``bench_forest_cpu.json`` (``experiments/bench_forest.py``): seconds per sweep of one
   forest over all trees.
 
@@ -44,13 +44,25 @@ STOCHTREE_VARIANTS = {
 }
 
 
+def setting_label(result: dict) -> str:
+    """The run's JAX backend, with our CPU runtime's thread count when one was set."""
+    label = str(result.get("jax_backend", "unknown"))
+    threads = result.get("cpu_threads")
+    if isinstance(threads, dict):  # per library (ours, bartz)
+        threads = threads.get("pytyche")
+    if threads:
+        label += f", {threads} thread{'s' if threads > 1 else ''}"
+    return label
+
+
 def newest_bcf_results(directory: Path) -> list[Path]:
-    """Per JAX backend, the newest of the ``bench_bcf_*.json`` runs in ``directory`` that
-    cover the most sizes (a later re-run of one size does not replace a full run)."""
+    """Per setting (JAX backend and CPU thread count), the newest of the
+    ``bench_bcf_*.json`` runs in ``directory`` that cover the most sizes (a later re-run of
+    one size does not replace a full run)."""
     newest: dict[str, tuple[tuple[int, str], Path]] = {}
     for path in sorted(Path(directory).glob("bench_bcf_*.json")):
         result = json.loads(path.read_text())
-        backend = str(result.get("jax_backend", "unknown"))
+        backend = setting_label(result)
         sizes = len({row.get("n") for row in result.get("rows", [])})
         rank = (sizes, str(result.get("date", "")))
         if backend not in newest or rank >= newest[backend][0]:
@@ -87,7 +99,7 @@ def build_figure(bcf_results: list[dict], forest_result: dict) -> Figure:
     """Two axes (BCF iteration, forest sweep); one labelled line per comparison."""
     figure, (bcf_ax, forest_ax) = plt.subplots(1, 2, figsize=(9.0, 3.6), layout="constrained")
     for result in bcf_results:
-        backend = result.get("jax_backend", "?")
+        backend = setting_label(result)
         for label, points in bcf_speedups(result).items():
             n, speedup = zip(*points, strict=True)
             bcf_ax.plot(n, speedup, marker="o", label=f"vs {label} ({backend})")

@@ -1,5 +1,11 @@
 """The ``pytyche`` command line.
 
+Options
+-------
+``--cpu-threads T``
+    Run JAX's CPU runtime on a pool of ``T`` threads (`pytyche.set_cpu_threads`; ``1`` was
+    fastest for fits on a 2-core machine). Default: one per core.
+
 Subcommands
 -----------
 ``pytyche check``
@@ -43,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pytyche",
         description="Calibrated, adaptive, multi-round A/B experiments.",
     )
+    parser.add_argument(
+        "--cpu-threads",
+        type=_positive_int,
+        default=None,
+        metavar="T",
+        help="threads of JAX's CPU runtime pool (default: one per core)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="print versions, JAX devices and calibration artifacts")
@@ -73,6 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``pytyche`` command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.cpu_threads is not None:
+        from pytyche.inference.cpu_threads import set_cpu_threads
+
+        try:
+            set_cpu_threads(args.cpu_threads)
+        except RuntimeError as error:  # only when main() runs inside a JAX program
+            parser.error(f"--cpu-threads: {error}")
     return args.handler(args)
 
 

@@ -2,6 +2,9 @@
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 
 import jax
 import pytest
@@ -60,4 +63,27 @@ def test_cli_rejects_unknown_commands_and_bad_sizes(capsys):
     assert excinfo.value.code == 2
     with pytest.raises(SystemExit):
         main(["demo", "--n", "0"])
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_cli_cpu_threads_sizes_the_pool_before_jax_starts():
+    env = {key: value for key, value in os.environ.items() if key != "PJRT_NPROC"}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytyche.cli", "--cpu-threads", "1", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"CPU runtime threads: 1 of {os.cpu_count()} cores" in out
+
+
+def test_cli_cpu_threads_is_refused_inside_a_running_jax_program(capsys):
+    jax.numpy.ones(1).block_until_ready()  # this process's backend exists
+    with pytest.raises(SystemExit) as excinfo:
+        main(["--cpu-threads", "7", "check"])
+    assert excinfo.value.code == 2
+    assert "--cpu-threads: set_cpu_threads must be called before" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--cpu-threads", "0", "check"])
     assert "expected a positive integer" in capsys.readouterr().err

@@ -3,10 +3,11 @@
 XLA's CPU client gives each process a pool of one thread per core, and a compiled fit runs
 its operations on that pool. The BCF sweep is a long chain of small operations (one tree's
 pass over the visitors after another), so on a machine with few cores the hand-offs
-between pool threads can cost more than the parallel work saves: on the 2-core machine of
-``experiments/bench_bcf.py`` a joint hurdle iteration at n = 50k ran ≈ 30% faster with one
-runtime thread (bartz's BCF, measured alongside, ≈ 6%). On many cores the pool may pay;
-measure before choosing.
+between pool threads can cost more than the parallel work saves: on a 2-core machine a
+joint hurdle iteration ran 13% / 26% / 4% faster with one runtime thread at n = 10k / 50k /
+200k (medians of paired rounds, ``experiments/bench_cpu_threads.py``), while bartz's BCF,
+which works on all trees at once, ran slower. On many cores the pool may pay; measure
+before choosing.
 
 The pool is sized once, when JAX first creates its CPU backend (its first computation or
 device query), from the ``PJRT_NPROC`` environment variable. :func:`set_cpu_threads` sets
@@ -53,8 +54,8 @@ def set_cpu_threads(threads: int | None) -> None:
     Parameters
     ----------
     threads : int or None
-        Threads of the pool (≥ 1); ``1`` is fastest for BCF fits on machines with two or
-        four cores. None restores XLA's default of one thread per core.
+        Threads of the pool (≥ 1); ``1`` was fastest for BCF fits on a 2-core machine.
+        None restores XLA's default of one thread per core.
 
     Raises
     ------

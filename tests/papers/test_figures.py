@@ -171,6 +171,20 @@ def test_speedup_figure_plots_peer_over_pytyche_time(papers, tmp_path):
     (tmp_path / "bench_bcf_cpu_c.json").write_text(json.dumps(rerun))
     # A later run of fewer sizes does not displace the full run.
     assert speedup.newest_bcf_results(tmp_path) == [tmp_path / "bench_bcf_cpu_a.json"]
+    # A run with another CPU thread count is another setting, drawn as its own line.
+    one_thread = {
+        **bench_bcf("cpu", "2026-01-15", {1000: (0.5, 2.0, 4.0)}),
+        "cpu_threads": {"pytyche": 1, "bartz": None},
+    }
+    (tmp_path / "bench_bcf_cpu_t1_d.json").write_text(json.dumps(one_thread))
+    assert set(speedup.newest_bcf_results(tmp_path)) == {
+        tmp_path / "bench_bcf_cpu_a.json",
+        tmp_path / "bench_bcf_cpu_t1_d.json",
+    }
+    labels = labelled_lines(speedup.build_figure([one_thread], {"rows": []}).axes[0])
+    np.testing.assert_allclose(
+        labels["vs StochTree BCF, binary treatment (cpu, 1 thread)"].get_ydata(), [4.0]
+    )
     forest = {
         "meta": {"device": "cpu:0", "num_trees": 200},
         "rows": [
