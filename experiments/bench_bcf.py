@@ -196,8 +196,10 @@ def _serve(conn: Connection, library: str, threads: int | None, n: int, trees: t
                 answer = min(time_blocks(**kwargs))
             elif kind == "fit":
                 answer = time_fit(data, *trees)
-            else:
+            elif kind == "bartz":
                 answer = time_bartz(frame, *trees, **kwargs)
+            else:
+                raise ValueError(f"unknown request {kind!r}")
             conn.send(("ok", answer))
     except Exception:  # the driver re-raises it with the worker's traceback
         conn.send(("error", traceback.format_exc()))

@@ -256,6 +256,14 @@ def log_transition_ratio(
     return jnp.where(proposal.grow, grow_log, prune_log)
 
 
+def _apply_grow(proposal: Proposal, leaf_index: jax.Array, bins: jax.Array) -> jax.Array:
+    """Leaf indices of one tree as if its grow proposal were accepted."""
+    goes_right = bins[proposal.var] >= proposal.cut
+    node = proposal.node.astype(leaf_index.dtype)
+    child = 2 * node + goes_right.astype(leaf_index.dtype)
+    return jnp.where(proposal.grow & (leaf_index == node), child, leaf_index)
+
+
 class _Indicator(NamedTuple):
     """Per-channel visitor layout when every basis vector is 0 or a unit vector.
 
@@ -281,29 +289,17 @@ class _Dense(NamedTuple):
 
 
 class _TreeInputs(NamedTuple):
-    """Per-tree inputs of the sequential stage (leading axis: trees): the move, its
-    residual-free parts (the "as if grown" counts, legality, prior and transition ratio) and
-    the random draws."""
+    """Per-tree inputs of the sequential stage (leading axis: trees): the move (its
+    legality filled in), its residual-free parts (the "as if grown" counts, prior and
+    transition ratio) and the random draws."""
 
     tree: jax.Array
-    grow: jax.Array
-    node: jax.Array
-    var: jax.Array
-    cut: jax.Array
+    proposal: Proposal
     grown_count: jax.Array
-    allowed: jax.Array
     log_ratio_base: jax.Array
     leaf_value: jax.Array
     noise: jax.Array
     log_uniform: jax.Array
-
-
-def _apply_grow(inputs: _TreeInputs, leaf_index: jax.Array, bins: jax.Array) -> jax.Array:
-    """Leaf indices of one tree as if its grow proposal were accepted."""
-    goes_right = bins[inputs.var] >= inputs.cut
-    node = inputs.node.astype(leaf_index.dtype)
-    child = 2 * node + goes_right.astype(leaf_index.dtype)
-    return jnp.where(inputs.grow & (leaf_index == node), child, leaf_index)
 
 
 class _SharedInputs(NamedTuple):
@@ -462,11 +458,12 @@ def _tree_step(
     """
     residuals, leaf_index = carry
     slots, _, basis_dim = inputs.leaf_value.shape
-    node = inputs.node
+    proposal = inputs.proposal
+    node = proposal.node
     grown_count = inputs.grown_count
     design = shared.design
     leaf = jax.lax.dynamic_index_in_dim(leaf_index, inputs.tree, keepdims=False)
-    grown = _apply_grow(inputs, leaf, shared.bins)
+    grown = _apply_grow(proposal, leaf, shared.bins)
 
     if isinstance(design, _Indicator):
         index = _indicator_index(design, grown, basis_dim)
@@ -487,11 +484,11 @@ def _tree_step(
     lrt = jnp.stack([2 * node, 2 * node + 1, node])
     evidence = log_evidence(sums[lrt], terms.covariance[lrt], terms.log_norm[lrt], shared.noise_var)
     log_ratio_grow = inputs.log_ratio_base + evidence[0] + evidence[1] - evidence[2]
-    log_ratio = jnp.where(inputs.grow, log_ratio_grow, -log_ratio_grow)
-    accepted = inputs.allowed & (inputs.log_uniform < log_ratio)
+    log_ratio = jnp.where(proposal.grow, log_ratio_grow, -log_ratio_grow)
+    accepted = proposal.allowed & (inputs.log_uniform < log_ratio)
 
     new_value = posterior_mean(sums, terms.covariance, shared.noise_var) + terms.noise
-    to_prune = accepted ^ inputs.grow
+    to_prune = accepted ^ proposal.grow
     in_children = (jnp.arange(slots) >> 1) == node
     new_value = jnp.where((to_prune & in_children)[:, None, None], new_value[node], new_value)
     new_value = new_value.astype(inputs.leaf_value.dtype)
@@ -589,7 +586,7 @@ def _prepare(
     state: ForestState,
     data: BinnedCovariates,
     prior: TreePrior,
-) -> tuple[Proposal, _TreeInputs]:
+) -> _TreeInputs:
     """Residual-independent per-tree work done before the sequential stage: proposals,
     their visitor counts and count-dependent ratio terms, random draws and the leaf values
     before the move (see module docstring)."""
@@ -621,14 +618,10 @@ def _prepare(
     grown_count, allowed, log_ratio_base = jax.vmap(_move_counts, in_axes=(0, 0, 0, None))(
         proposals, state.node_count, left, prior.min_leaf_count
     )
-    return proposals._replace(allowed=allowed), _TreeInputs(
+    return _TreeInputs(
         tree=rows,
-        grow=proposals.grow,
-        node=proposals.node,
-        var=proposals.var,
-        cut=proposals.cut,
+        proposal=proposals._replace(allowed=allowed),
         grown_count=grown_count,
-        allowed=allowed,
         log_ratio_base=log_ratio_base,
         leaf_value=old_value,
         noise=noise,
@@ -714,7 +707,7 @@ def sweep(
         leaf_prior_var,
     )
     prior = TreePrior(*(jnp.asarray(field) for field in prior))
-    proposals, inputs = _prepare(key, state, data, prior)
+    inputs = _prepare(key, state, data, prior)
     if basis is None:
         design, carry = _indicator_design(residuals, arm, channel_weight, channel_rows)
     else:
@@ -740,6 +733,7 @@ def sweep(
                 residuals = residuals.at[c].set(r)
             else:
                 residuals = residuals.at[c, rows].set(r, mode="drop")
+    proposals = inputs.proposal
     new_state = _finish(state, proposals, accepted, leaf_index, node_count, leaf_value)
     info = SweepInfo(
         proposed_grow=proposals.grow,
