@@ -1,17 +1,22 @@
-"""Policy accuracy, oracle gap and segment recovery of the adaptive loop, round by round.
+"""Value captured, policy accuracy and segment recovery of the adaptive loop, per round.
 
 Runs the sequential experiment (joint hurdle BCF each round, policy-tree segments, Control /
 Explore floors and an Optimized cell) on clustered scenarios, and scores every round
-against the simulation truth:
+against the covariate-conditional simulation truth ``E[Y(a) | X = x]`` (what any estimator
+could know; :mod:`pytyche.analysis.truth_comparison`), on the round's analysis visitors:
 
-* ``policy_accuracy``, ``oracle_gap``, ``rpv_policy`` / ``rpv_oracle`` / ``rpv_uniform``,
-  ``cate_rmse``, ``gate_coverage``: the loop's own truth comparison
-  (:mod:`pytyche.analysis.truth_comparison`), on the round's analysis visitors;
+* ``personalization_captured``: the share of the personalisation value captured,
+  ``(rpv_policy − rpv_best_arm) / (rpv_oracle − rpv_best_arm)``;
+* ``rpv_policy`` / ``rpv_best_arm`` (shipping ``best_arm`` to everyone) / ``rpv_oracle``
+  (the covariate oracle) / ``rpv_uniform``; ``policy_accuracy`` and ``oracle_gap`` against
+  the covariate oracle; ``cate_rmse``, ``gate_coverage``;
+* diagnosis only: ``rpv_latent_oracle`` and ``latent_policy_accuracy``, against the latent
+  oracle that also knows each visitor's hidden cluster (not attainable from covariates);
 * segment recovery: how the round's policy-tree segments line up with the planted clusters,
   on the same visitors: the adjusted Rand index between segment and cluster labels
   (Hubert & Arabie 1985; 1 = the same partition, about 0 = unrelated), and for each
-  cluster the share of its visitors whose segment recommends the cluster's truth-optimal
-  arm (the arm with the highest true mean metric over the cluster).
+  cluster the share of its visitors whose segment recommends the cluster's optimal arm
+  (the arm with the highest covariate-conditional mean metric over the cluster).
 
 This script is an evaluation step run after the experiment, so it opens the sealed truth
 (``reveal_truth``) itself; the experiment's analysis never sees it.
@@ -148,11 +153,16 @@ def run_one(template: str, seed: int, args: argparse.Namespace) -> dict:
                 "round": completed.number,
                 "n_visitors": completed.n_visitors,
                 "cumulative_visitors": completed.cumulative_visitors,
+                "personalization_captured": t.personalization_captured,
                 "policy_accuracy": t.policy_accuracy,
                 "oracle_gap": t.oracle_gap,
                 "rpv_policy": t.rpv_policy,
                 "rpv_oracle": t.rpv_oracle,
+                "rpv_best_arm": t.rpv_best_arm,
+                "best_arm": t.best_arm,
                 "rpv_uniform": t.rpv_uniform,
+                "rpv_latent_oracle": t.rpv_latent_oracle,
+                "latent_policy_accuracy": t.latent_policy_accuracy,
                 "cate_rmse": t.cate_rmse,
                 "gate_coverage": t.gate_coverage,
                 "n_segments": len(completed.segments),

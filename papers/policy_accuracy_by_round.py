@@ -1,11 +1,14 @@
-"""Figure: policy accuracy and oracle gap of the adaptive loop, round by round.
+"""Figure: value captured, policy accuracy and gap of the adaptive loop, round by round.
 
-Reads ``experiments/results/loop_accuracy_<backend>.json`` (``experiments/loop_accuracy.py``):
-for every scenario and round, the share of visitors whose recommended arm is truly their
-best (policy accuracy) and the true revenue per visitor lost against the per-visitor oracle
-(oracle gap), both scored against the simulation truth. Left: policy accuracy; right:
-oracle gap, with uniform random assignment's gap (dashed) as the no-learning reference.
-One line per scenario (mean over seeds; seeds as small dots when there are several).
+Reads ``experiments/results/loop_accuracy_<backend>.json`` (``experiments/loop_accuracy.py``),
+scored against the covariate-conditional simulation truth ``E[Y(a) | X = x]``. Left: the
+share of the personalisation value captured, ``(policy − best single arm) / (covariate
+oracle − best single arm)`` (0 = no better than shipping one arm to everyone, 1 = the best
+policy of the covariates). Middle: policy accuracy, the share of visitors served the
+covariate oracle's arm. Right: the gap to the covariate oracle in true revenue per visitor,
+with shipping the best single arm (dotted) and uniform random assignment (dashed) as
+references. One line per scenario (mean over seeds; seeds as small dots when there are
+several).
 """
 
 from __future__ import annotations
@@ -22,32 +25,47 @@ from matplotlib.figure import Figure
 
 DEFAULT_RESULT = EXPERIMENT_RESULTS / "loop_accuracy_cpu.json"
 PRODUCED_BY = "python experiments/loop_accuracy.py"
+LABELS = {
+    "captured": "personalisation value\ncaptured (share)",
+    "accuracy": "policy accuracy vs covariate oracle",
+    "gap": "gap to covariate oracle\n(true revenue per visitor)",
+}
 
 
 def round_table(result: dict) -> pd.DataFrame:
     """One row per (template, seed, round) with the truth-comparison numbers."""
     if result.get("experiment") != "loop_accuracy" or not result.get("runs"):
         raise ValueError("expected a loop_accuracy result with at least one run")
-    rows = [
-        {
-            "template": run["template"],
-            "seed": run["seed"],
-            "round": r["round"],
-            "cumulative_visitors": r["cumulative_visitors"],
-            "policy_accuracy": r["policy_accuracy"],
-            "oracle_gap": r["oracle_gap"],
-            "uniform_gap": r["rpv_oracle"] - r["rpv_uniform"],
-        }
-        for run in result["runs"]
-        for r in run["rounds"]
-    ]
+    rows = []
+    for run in result["runs"]:
+        for r in run["rounds"]:
+            if "rpv_best_arm" not in r:
+                raise ValueError(
+                    "the loop_accuracy result predates the covariate-conditional truth (no "
+                    "rpv_best_arm); re-run experiments/loop_accuracy.py"
+                )
+            captured = r.get("personalization_captured")
+            rows.append(
+                {
+                    "template": run["template"],
+                    "seed": run["seed"],
+                    "round": r["round"],
+                    "cumulative_visitors": r["cumulative_visitors"],
+                    "captured": np.nan if captured is None else captured,
+                    "accuracy": r["policy_accuracy"],
+                    "gap": r["oracle_gap"],
+                    "best_arm_gap": r["rpv_oracle"] - r["rpv_best_arm"],
+                    "uniform_gap": r["rpv_oracle"] - r["rpv_uniform"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def build_figure(result: dict) -> Figure:
-    """Two axes; labelled lines ``"<template>"`` (and ``"<template>, uniform"`` on the right)."""
+    """Three axes; labelled lines ``"<template>"`` (and references on the right)."""
     table = round_table(result)
-    figure, (accuracy_ax, gap_ax) = plt.subplots(1, 2, figsize=(9.0, 3.6), layout="constrained")
+    figure, axes = plt.subplots(1, 3, figsize=(12.0, 3.6), layout="constrained")
+    captured_ax, accuracy_ax, gap_ax = axes
     colours = dict(
         zip(
             sorted(table["template"].unique()),
@@ -55,41 +73,46 @@ def build_figure(result: dict) -> Figure:
             strict=True,
         )
     )
+    columns = ["captured", "accuracy", "gap", "best_arm_gap", "uniform_gap"]
     for template, runs in table.groupby("template"):
         colour = colours[template]
-        mean = runs.groupby("round")[["policy_accuracy", "oracle_gap", "uniform_gap"]].mean()
+        mean = runs.groupby("round")[columns].mean()
         rounds = mean.index.to_numpy()
-        accuracy_ax.plot(rounds, mean["policy_accuracy"], marker="o", color=colour, label=template)
-        gap_ax.plot(rounds, mean["oracle_gap"], marker="o", color=colour, label=template)
-        gap_ax.plot(
-            rounds,
-            mean["uniform_gap"],
-            linestyle="--",
-            color=colour,
-            alpha=0.6,
-            label=f"{template}, uniform",
-        )
-        if runs["seed"].nunique() > 1:
-            accuracy_ax.scatter(
-                runs["round"], runs["policy_accuracy"], s=8, color=colour, alpha=0.4
+        for ax, column in ((captured_ax, "captured"), (accuracy_ax, "accuracy"), (gap_ax, "gap")):
+            ax.plot(rounds, mean[column], marker="o", color=colour, label=template)
+            if runs["seed"].nunique() > 1:
+                ax.scatter(runs["round"], runs[column], s=8, color=colour, alpha=0.4)
+        for column, style, name in (
+            ("best_arm_gap", ":", "best single arm"),
+            ("uniform_gap", "--", "uniform"),
+        ):
+            gap_ax.plot(
+                rounds,
+                mean[column],
+                linestyle=style,
+                color=colour,
+                alpha=0.6,
+                label=f"{template}, {name}",
             )
-            gap_ax.scatter(runs["round"], runs["oracle_gap"], s=8, color=colour, alpha=0.4)
     visitors = table.groupby("round")["cumulative_visitors"].first()
     config = result.get("config", {})
-    for ax, label in (
-        (accuracy_ax, "policy accuracy (share of visitors)"),
-        (gap_ax, "oracle gap (true revenue per visitor)"),
-    ):
+    for ax, key in ((captured_ax, "captured"), (accuracy_ax, "accuracy"), (gap_ax, "gap")):
         ax.set_xticks(visitors.index, [f"{k}\n({v:,})" for k, v in visitors.items()])
         ax.set_xlabel("round (cumulative visitors)")
-        ax.set_ylabel(label)
+        ax.set_ylabel(LABELS[key])
         ax.spines[["top", "right"]].set_visible(False)
-        ax.legend(fontsize=7)
+    captured_ax.legend(fontsize=7)
+    accuracy_ax.legend(fontsize=7)
+    # the reference lines span the panel's height: the legend goes beside it
+    gap_ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    captured_ax.axhline(0.0, color="0.6", linewidth=0.8)
+    captured_ax.axhline(1.0, color="0.6", linewidth=0.8, linestyle=":")
     accuracy_ax.set_ylim(0, 1)
     gap_ax.set_ylim(bottom=0)
     figure.suptitle(
-        f"Adaptive loop vs simulation truth (effect scale {config.get('effect_scale')}, "
-        f"fit {config.get('fit')}, {result.get('jax_backend', '?')})",
+        f"Adaptive loop vs covariate-conditional simulation truth (effect scale "
+        f"{config.get('effect_scale')}, fit {config.get('fit')}, "
+        f"{result.get('jax_backend', '?')})",
         fontsize=10,
     )
     return figure

@@ -84,6 +84,12 @@ class TruthData:
     order of the matching :class:`~pytyche.data.RoundData` rows and one column per arm,
     arm 0 being control.
 
+    Every value is **covariate-conditional**, ``E[· | X = x]``: what an estimator that sees
+    the covariates could learn. For scenarios whose covariates come from a latent cluster
+    (mixture covariate models) this averages the cluster-conditional values with the exact
+    posterior cluster probabilities, ``Σ_c P(c | x) · value_c(x)``; the cluster-conditional
+    values are kept apart, as ``latent_rpv`` / ``latent_segment_effects``, for diagnosis.
+
     Attributes
     ----------
     arms : tuple of str
@@ -91,19 +97,26 @@ class TruthData:
     visitor_id : ndarray, shape (n,)
         Visitor identifiers, equal to the observed data's id column.
     conversion_probability : ndarray, shape (n, K)
-        P(outcome > 0) under each arm.
+        P(outcome > 0 | x) under each arm.
     mean_spend : ndarray, shape (n, K)
-        E[outcome | outcome > 0] under each arm (currency per converter).
+        E[outcome | outcome > 0, x] under each arm (currency per converter).
     rpv : ndarray, shape (n, K)
-        Expected value of the experiment's metric under each arm (e.g. revenue per
-        visitor = conversion probability x mean spend).
+        E[metric | x] under each arm (e.g. revenue per visitor = conversion probability x
+        mean spend).
     segment_effects : dict
-        Planted segment-level effects: segment name -> array (K,) of the metric's
-        segment mean under each arm.
+        Planted segment-level effects: segment name -> array (K,) of the mean of ``rpv``
+        over the segment's visitors under each arm.
     segment_labels : ndarray, shape (n,)
         Planted segment (cluster) of each visitor.
     metric : str
         The metric ``rpv`` is expressed in.
+    latent_rpv : ndarray, shape (n, K), optional
+        Diagnosis only: the metric conditional on each visitor's latent cluster as well,
+        ``E[metric | x, c_i]``, which no covariate-based estimator can identify. None when
+        the scenario has no latent clusters (then it equals ``rpv``; see
+        :attr:`latent_values`).
+    latent_segment_effects : dict, optional
+        Diagnosis only: ``segment_effects`` computed from ``latent_rpv`` (None: the same).
     """
 
     arms: tuple[str, ...]
@@ -114,7 +127,29 @@ class TruthData:
     segment_effects: dict[str, np.ndarray] = field(default_factory=dict)
     segment_labels: np.ndarray | None = None
     metric: str = Metric.REVENUE_PER_VISITOR.value
+    latent_rpv: np.ndarray | None = None
+    latent_segment_effects: dict[str, np.ndarray] | None = None
     claim_level: ClaimLevel = ClaimLevel.SIMULATION_TRUTH
+
+    @property
+    def latent_values(self) -> np.ndarray:
+        """Latent-cluster-conditional metric per visitor and arm (``rpv`` without clusters)."""
+        return self.rpv if self.latent_rpv is None else self.latent_rpv
+
+    def take(self, positions: np.ndarray) -> TruthData:
+        """The truth of the visitors at ``positions`` (rows reordered; segment tables kept)."""
+        return TruthData(
+            arms=self.arms,
+            visitor_id=self.visitor_id[positions],
+            conversion_probability=self.conversion_probability[positions],
+            mean_spend=self.mean_spend[positions],
+            rpv=self.rpv[positions],
+            segment_effects=self.segment_effects,
+            segment_labels=None if self.segment_labels is None else self.segment_labels[positions],
+            metric=self.metric,
+            latent_rpv=None if self.latent_rpv is None else self.latent_rpv[positions],
+            latent_segment_effects=self.latent_segment_effects,
+        )
 
     @property
     def optimal_arm(self) -> np.ndarray:
@@ -197,6 +232,9 @@ def _concat_truth(left: TruthData, right: TruthData) -> TruthData:
     labels = None
     if left.segment_labels is not None and right.segment_labels is not None:
         labels = np.concatenate([left.segment_labels, right.segment_labels])
+    latent = None
+    if left.latent_rpv is not None or right.latent_rpv is not None:
+        latent = np.concatenate([left.latent_values, right.latent_values])
     return TruthData(
         arms=left.arms,
         visitor_id=np.concatenate([left.visitor_id, right.visitor_id]),
@@ -208,6 +246,8 @@ def _concat_truth(left: TruthData, right: TruthData) -> TruthData:
         segment_effects=dict(right.segment_effects or left.segment_effects),
         segment_labels=labels,
         metric=left.metric,
+        latent_rpv=latent,
+        latent_segment_effects=right.latent_segment_effects or left.latent_segment_effects,
     )
 
 

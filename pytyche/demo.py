@@ -114,14 +114,12 @@ def run_demo(
     for candidate in candidates:
         echo(f"  {candidate}")
     echo("")
-    echo("truth comparison per round (simulation truth):")
+    echo(
+        "truth comparison per round (simulation truth; the covariate oracle is the best "
+        "policy of the covariates, the latent oracle also knows each visitor's hidden cluster):"
+    )
     for r in exp.history:
-        t = r.truth_comparison
-        echo(
-            f"  round {r.number}: policy accuracy {t.policy_accuracy:.3f}, oracle gap "
-            f"{t.oracle_gap:.4f}, RPV policy {t.rpv_policy:.4f} / oracle {t.rpv_oracle:.4f} / "
-            f"uniform {t.rpv_uniform:.4f}"
-        )
+        echo(f"  round {r.number}: {r.truth_comparison.describe()}")
     echo("")
     echo(exp.summary)
     write_report(exp, out / "demo.md")

@@ -47,11 +47,17 @@ def test_demo_reports_the_experiment_it_ran(stand_in_fit, tmp_path):
     assert exp.config.treatments == DEMO_TREATMENTS
     for r in exp.history:
         assert r.summary_one_line() in printed
-        assert f"policy accuracy {r.truth_comparison.policy_accuracy:.3f}" in printed
+        t = r.truth_comparison
+        assert f"round {r.number}: personalisation value captured" in printed
+        assert f"policy accuracy vs covariate oracle {t.policy_accuracy:.3f}" in printed
+        assert f"covariate oracle {t.rpv_oracle:.4f}" in printed
+        assert f"latent oracle {t.rpv_latent_oracle:.4f}" in printed
+        assert f"best single arm ({t.best_arm}) {t.rpv_best_arm:.4f}" in printed
     assert "graduation candidates" in printed and exp.summary in printed
     assert "uncalibrated" in printed and "calibration artifacts" in printed
     report = (tmp_path / "demo.md").read_text()
     assert "## Truth comparison (simulation truth)" in report
+    assert "| round | value captured | policy | best single arm | covariate oracle |" in report
     stored = load_experiment(tmp_path / "experiment")
     assert plan_to_dict(stored.next_recommendation) == plan_to_dict(exp.next_recommendation)
     # A second run replaces the previous demo's store.

@@ -1,18 +1,34 @@
 """Comparison of a round's recommendations with simulation truth (rehearsals only).
 
 This is the one analysis module allowed to unseal a :class:`pytyche.contracts.Truth`, and
-every number it returns is labelled :attr:`ClaimLevel.SIMULATION_TRUTH`. With ``rpv`` the
-true expected metric per visitor and arm (n, K) and ``a_i`` the recommended arm:
+every number it returns is labelled :attr:`ClaimLevel.SIMULATION_TRUTH`.
 
-* ``policy_accuracy`` = share of visitors whose recommended arm is truth-optimal
-  (``rpv[i, a_i] >= max_k rpv[i, k]`` up to rounding, so ties count as optimal);
-* ``rpv_policy`` = ``mean_i rpv[i, a_i]``, ``rpv_oracle`` = ``mean_i max_k rpv[i, k]``,
-  ``rpv_uniform`` = ``mean_i mean_k rpv[i, k]`` (uniform random allocation);
-  ``oracle_gap`` = ``rpv_oracle - rpv_policy``;
-* ``cate_rmse`` = root mean square error of the CATE estimates, pooled over visitors and
-  treatments (n x (K-1));
-* ``gate_coverage`` = share of segment GATE intervals (segments x treatments) that
-  contain the segment's true GATE ``mean_{i in S} (rpv[i, k] - rpv[i, 0])``.
+The yardstick is what an estimator could know. With ``v[i, k] = E[metric | X = x_i, arm k]``
+the **covariate-conditional** truth (for latent-cluster scenarios the cluster effects
+averaged with the exact ``P(c | x)``; see :mod:`pytyche.generators.core`) and ``a_i`` the
+recommended arm:
+
+* ``rpv_policy`` = ``mean_i v[i, a_i]``;
+* ``rpv_oracle`` = ``mean_i max_k v[i, k]``: the **covariate oracle**, the best any policy
+  of the covariates can do;
+* ``rpv_best_arm`` = ``max_k mean_i v[i, k]``: shipping the single best arm to everyone
+  (``best_arm`` names it); ``rpv_uniform`` = ``mean_i mean_k v[i, k]``;
+* ``personalization_captured`` = ``(rpv_policy − rpv_best_arm) / (rpv_oracle −
+  rpv_best_arm)``: the **share of the personalisation value captured** (1 = the covariate
+  oracle, 0 = no better than one arm for everyone, negative = worse; None when no policy
+  beats the best single arm, e.g. a homogeneous effect);
+* ``policy_accuracy`` = share of visitors whose recommended arm is covariate-oracle optimal
+  (``v[i, a_i] >= max_k v[i, k]`` up to rounding, so ties count as optimal);
+  ``oracle_gap`` = ``rpv_oracle − rpv_policy``;
+* ``cate_rmse`` = root mean square error of the CATE estimates against ``v[:, k] − v[:, 0]``,
+  pooled over visitors and treatments (n x (K-1));
+* ``gate_coverage`` = share of segment GATE intervals (segments x treatments) that contain
+  the segment's true GATE ``mean_{i in S} (v[i, k] − v[i, 0])``.
+
+Diagnosis only, from the latent-cluster-conditional values ``E[metric | x_i, c_i]`` that no
+covariate-based estimator can identify: ``rpv_latent_oracle`` (the **latent oracle**) and
+``latent_policy_accuracy``. Their distance from the covariate oracle is value nothing can
+close; for scenarios without latent clusters the two oracles are identical.
 """
 
 from __future__ import annotations
@@ -33,18 +49,33 @@ __all__ = ["TruthComparison", "compare_segmentation_to_truth", "compare_to_truth
 class TruthComparison:
     """How a round's recommendations fare against simulation truth.
 
+    All values are covariate-conditional unless named ``latent`` (see the module docstring).
+
     Attributes
     ----------
     policy_accuracy : float
-        Share of visitors whose recommended arm is truth-optimal.
+        Share of visitors whose recommended arm is optimal for the covariate oracle.
     rpv_policy : float
         True mean metric per visitor under the recommended policy.
     rpv_oracle : float
-        True mean metric per visitor under the oracle policy.
+        True mean metric per visitor under the covariate oracle ``argmax_k E[Y(k) | x]``.
+    rpv_best_arm : float
+        True mean metric per visitor when the single best arm is shipped to everyone.
+    best_arm : str
+        That arm.
     rpv_uniform : float
         True mean metric per visitor under uniform allocation.
     oracle_gap : float
-        ``rpv_oracle - rpv_policy`` (>= 0).
+        ``rpv_oracle - rpv_policy`` (>= 0), the gap to the covariate oracle.
+    personalization_captured : float or None
+        ``(rpv_policy - rpv_best_arm) / (rpv_oracle - rpv_best_arm)``: share of the
+        personalisation value captured; None when the covariate oracle is no better than
+        the best single arm.
+    rpv_latent_oracle : float
+        Diagnosis: mean metric under the latent oracle, which knows each visitor's latent
+        cluster (equals ``rpv_oracle`` without latent clusters).
+    latent_policy_accuracy : float
+        Diagnosis: share of visitors whose recommended arm is latent-oracle optimal.
     cate_rmse : float
         Pooled CATE root mean square error (metric units).
     gate_coverage : float or None
@@ -60,13 +91,36 @@ class TruthComparison:
     policy_accuracy: float
     rpv_policy: float
     rpv_oracle: float
+    rpv_best_arm: float
+    best_arm: str
     rpv_uniform: float
     oracle_gap: float
+    personalization_captured: float | None
+    rpv_latent_oracle: float
+    latent_policy_accuracy: float
     cate_rmse: float
     gate_coverage: float | None
     n_gate_intervals: int
     metric: str
     claim_level: ClaimLevel = ClaimLevel.SIMULATION_TRUTH
+
+    def describe(self) -> str:
+        """One line for summaries: value captured, the oracles, accuracy, coverage."""
+        captured = (
+            "n/a (no personalisation value: one arm is best for everyone)"
+            if self.personalization_captured is None
+            else f"{self.personalization_captured:.0%}"
+        )
+        coverage = "n/a" if self.gate_coverage is None else f"{self.gate_coverage:.2f}"
+        return (
+            f"personalisation value captured {captured}; {self.metric} per visitor: policy "
+            f"{self.rpv_policy:.4f}, covariate oracle {self.rpv_oracle:.4f}, best single arm "
+            f"({self.best_arm}) {self.rpv_best_arm:.4f}, uniform {self.rpv_uniform:.4f}, "
+            f"latent oracle {self.rpv_latent_oracle:.4f} (not attainable from covariates); "
+            f"policy accuracy vs covariate oracle {self.policy_accuracy:.3f}; CATE RMSE "
+            f"{self.cate_rmse:.4f}; GATE interval coverage {coverage} "
+            f"({self.claim_level.value})"
+        )
 
 
 def compare_to_truth(
@@ -115,21 +169,44 @@ def compare_to_truth(
     if cate.shape != (n, n_arms - 1):
         raise ValueError(f"cate_estimate must have shape ({n}, {n_arms - 1}), got {cate.shape}")
     rpv = np.asarray(data.rpv, dtype=float)
-    chosen = rpv[np.arange(n), recommended]
-    best = rpv.max(axis=1)
-    tolerance = 1e-12 * np.maximum(np.abs(best), 1.0)
+    latent = np.asarray(data.latent_values, dtype=float)
+    policy, oracle, accuracy = _policy_value(rpv, recommended)
+    _, latent_oracle, latent_accuracy = _policy_value(latent, recommended)
+    arm_means = rpv.mean(axis=0)
+    best = int(np.argmax(arm_means))
     coverage, n_intervals = _gate_coverage(data, segment_index, gate_intervals)
     return TruthComparison(
-        policy_accuracy=float(np.mean(chosen >= best - tolerance)),
-        rpv_policy=float(chosen.mean()),
-        rpv_oracle=float(best.mean()),
+        policy_accuracy=accuracy,
+        rpv_policy=policy,
+        rpv_oracle=oracle,
+        rpv_best_arm=float(arm_means[best]),
+        best_arm=arm_names[best],
         rpv_uniform=float(rpv.mean()),
-        oracle_gap=float(best.mean() - chosen.mean()),
+        oracle_gap=oracle - policy,
+        personalization_captured=_share_captured(policy, oracle, float(arm_means[best])),
+        rpv_latent_oracle=latent_oracle,
+        latent_policy_accuracy=latent_accuracy,
         cate_rmse=float(np.sqrt(np.mean((cate - data.cate) ** 2))),
         gate_coverage=coverage,
         n_gate_intervals=n_intervals,
         metric=str(data.metric),
     )
+
+
+def _policy_value(values: np.ndarray, recommended: np.ndarray) -> tuple[float, float, float]:
+    """(policy value, oracle value, share of visitors served an oracle-optimal arm)."""
+    chosen = values[np.arange(len(recommended)), recommended]
+    best = values.max(axis=1)
+    tolerance = 1e-12 * np.maximum(np.abs(best), 1.0)
+    return float(chosen.mean()), float(best.mean()), float(np.mean(chosen >= best - tolerance))
+
+
+def _share_captured(policy: float, oracle: float, best_arm: float) -> float | None:
+    """``(policy − best arm) / (oracle − best arm)``; None when the denominator is ~0."""
+    room = oracle - best_arm
+    if room <= 1e-9 * max(abs(oracle), 1.0):
+        return None
+    return (policy - best_arm) / room
 
 
 def compare_segmentation_to_truth(
@@ -172,16 +249,7 @@ def _aligned_truth(truth: Truth, visitor_id: np.ndarray | None) -> TruthData:
     if np.any(positions < 0):
         missing = ids[positions < 0][:5].tolist()
         raise ValueError(f"visitor_id has ids absent from the truth, e.g. {missing}")
-    return TruthData(
-        arms=data.arms,
-        visitor_id=data.visitor_id[positions],
-        conversion_probability=data.conversion_probability[positions],
-        mean_spend=data.mean_spend[positions],
-        rpv=data.rpv[positions],
-        segment_effects=data.segment_effects,
-        segment_labels=None if data.segment_labels is None else data.segment_labels[positions],
-        metric=data.metric,
-    )
+    return data.take(positions)
 
 
 def _gate_coverage(

@@ -45,14 +45,27 @@ def experiment_report(exp: SequentialExperiment) -> str:
         if latest.truth_comparison is not None:
             lines += ["", "## Truth comparison (simulation truth)", ""]
             lines += [
-                "| round | policy accuracy | oracle gap | RPV policy | RPV oracle | RPV uniform |",
-                "|---|---|---|---|---|---|",
+                "Per visitor, in the experiment's metric. *Covariate oracle*: the best policy "
+                "of the covariates, the yardstick; *latent oracle*: also knows each visitor's "
+                "hidden cluster (not attainable). *Value captured*: (policy − best single "
+                "arm) / (covariate oracle − best single arm).",
+                "",
+                "| round | value captured | policy | best single arm | covariate oracle | "
+                "latent oracle | uniform | policy accuracy (covariate oracle) | "
+                "gap to covariate oracle |",
+                "|---|---|---|---|---|---|---|---|---|",
             ]
             for r in exp.history:
                 t = r.truth_comparison
+                captured = (
+                    "n/a"
+                    if t.personalization_captured is None
+                    else f"{t.personalization_captured:.0%}"
+                )
                 lines.append(
-                    f"| {r.number} | {t.policy_accuracy:.3f} | {t.oracle_gap:.4f} | "
-                    f"{t.rpv_policy:.4f} | {t.rpv_oracle:.4f} | {t.rpv_uniform:.4f} |"
+                    f"| {r.number} | {captured} | {t.rpv_policy:.4f} | {t.rpv_best_arm:.4f} "
+                    f"({t.best_arm}) | {t.rpv_oracle:.4f} | {t.rpv_latent_oracle:.4f} | "
+                    f"{t.rpv_uniform:.4f} | {t.policy_accuracy:.3f} | {t.oracle_gap:.4f} |"
                 )
     lines += ["", "## Summary", "", exp.summary, ""]
     return "\n".join(lines)

@@ -219,11 +219,7 @@ class Round:
             shifted = self.drift.shifted
             parts.append(f"drift: {len(shifted)} shifted segments" if shifted else "drift: none")
         if self.truth_comparison is not None:
-            t = self.truth_comparison
-            parts.append(
-                f"policy accuracy {t.policy_accuracy:.2f}, oracle gap {t.oracle_gap:.3f} "
-                "(simulation truth)"
-            )
+            parts.append(_truth_headline(self.truth_comparison))
         return "; ".join(parts)
 
     def _headline_observation(self) -> CellObservation | None:
@@ -300,9 +296,13 @@ def _segment_lines(segmentation: Segmentation) -> list[str]:
 
 
 def _truth_line(t: TruthComparison) -> str:
-    coverage = "n/a" if t.gate_coverage is None else f"{t.gate_coverage:.2f}"
+    return t.describe()
+
+
+def _truth_headline(t: TruthComparison) -> str:
+    """Share of personalisation value captured and accuracy vs the covariate oracle."""
+    captured = "n/a" if t.personalization_captured is None else f"{t.personalization_captured:.0%}"
     return (
-        f"policy accuracy {t.policy_accuracy:.3f}, RPV policy {t.rpv_policy:.4f} vs oracle "
-        f"{t.rpv_oracle:.4f} (gap {t.oracle_gap:.4f}) and uniform {t.rpv_uniform:.4f}, CATE "
-        f"RMSE {t.cate_rmse:.4f}, GATE interval coverage {coverage} ({t.claim_level.value})"
+        f"personalisation value captured {captured}, policy accuracy vs covariate oracle "
+        f"{t.policy_accuracy:.2f} (simulation truth)"
     )

@@ -162,10 +162,23 @@ def _honesty(latest: Round, simulated: bool) -> str:
         )
     if simulated and latest.truth_comparison is not None:
         t = latest.truth_comparison
+        if t.personalization_captured is None:
+            value = (
+                "The simulation truth has no personalisation value to capture (one arm is "
+                f"best for every visitor); the policy earns {t.rpv_policy:.4f} per visitor "
+                f"against {t.rpv_oracle:.4f} for that arm."
+            )
+        else:
+            value = (
+                f"Against the simulation truth the recommended policy captures "
+                f"{t.personalization_captured:.0%} of the personalisation value: "
+                f"{t.rpv_policy:.4f} per visitor against {t.rpv_best_arm:.4f} for shipping "
+                f"{t.best_arm} to everyone and {t.rpv_oracle:.4f} for the covariate oracle "
+                "(the best policy of the covariates)."
+            )
         text += (
-            f" Against the simulation truth the recommended policy picks the best arm for "
-            f"{t.policy_accuracy:.0%} of visitors, with an oracle gap of {t.oracle_gap:.4f} "
-            "per visitor."
+            f" {value} It picks the covariate oracle's arm for {t.policy_accuracy:.0%} of "
+            f"visitors; the gap to that oracle is {t.oracle_gap:.4f} per visitor."
         )
     return text
 

@@ -16,6 +16,23 @@ Because stage 2 covers all arms, the truth handed out (sealed in a
 outcomes use three independent random streams spawned from (seed, round), so the same
 visitors and potential outcomes appear whatever the plan.
 
+The truth is covariate-conditional
+----------------------------------
+Outcomes are drawn from the potential outcomes of each visitor's own latent cluster, but an
+estimator sees only the covariates, so what it can learn is ``E[· | X = x]``.
+:func:`expected_outcomes` computes it: with π_c(x) = P(c | x) the exact posterior cluster
+probabilities of the mixture
+(:meth:`~pytyche.generators.covariates.MixtureCovariateModel.cluster_probabilities`),
+
+- conversion ``P(convert | x, a) = Σ_c π_c(x) p_a(x, c)``;
+- revenue per visitor ``Σ_c π_c(x) p_a(x, c) m_a(x, c)``;
+- revenue per converter ``E[spend | convert, x, a]`` = revenue per visitor / conversion
+  (converters weight the clusters by their conversion probability).
+
+Without latent clusters these are the potential outcomes themselves. The sealed truth holds
+these values; the latent-cluster-conditional ones travel beside them as
+``latent_rpv`` for diagnosis only.
+
 Metrics
 -------
 ``revenue_per_visitor``: outcome column ``revenue`` (0 for non-converters); truth metric
@@ -47,16 +64,19 @@ __all__ = [
     "SUPPORTED_METRICS",
     "VISITOR_ID_STRIDE",
     "Design",
+    "ExpectedOutcomes",
     "HurdleDGP",
     "PotentialOutcomes",
     "Scenario",
     "Segmentation",
     "compute_potential_outcomes",
     "draw_outcomes",
+    "expected_outcomes",
     "metric_values",
     "outcome_column",
     "round_streams",
     "sample_design",
+    "segment_means",
     "simulate_round",
 ]
 
@@ -258,6 +278,21 @@ class PotentialOutcomes(NamedTuple):
         return self.conversion_probability * self.mean_spend
 
 
+class ExpectedOutcomes(NamedTuple):
+    """Covariate-conditional expected outcomes, ``E[· | X = x]``; arrays (n_visitors, K).
+
+    Attributes
+    ----------
+    conversion_probability : P(convert | x, a).
+    mean_spend : E[spend | convert, x, a], mean spend of a converter.
+    revenue_per_visitor : E[revenue | x, a].
+    """
+
+    conversion_probability: np.ndarray
+    mean_spend: np.ndarray
+    revenue_per_visitor: np.ndarray
+
+
 def round_streams(seed: int, round_index: int) -> tuple[np.random.Generator, ...]:
     """Three independent generators (covariates, assignment, outcomes) for one round."""
     children = np.random.SeedSequence([int(seed), int(round_index)]).spawn(3)
@@ -292,7 +327,44 @@ def compute_potential_outcomes(dgp: HurdleDGP, design: Design) -> PotentialOutco
     )
 
 
-def metric_values(outcomes: PotentialOutcomes, metric: Metric) -> np.ndarray:
+def expected_outcomes(
+    dgp: HurdleDGP, design: Design, outcomes: PotentialOutcomes | None = None
+) -> ExpectedOutcomes:
+    """Covariate-conditional expected outcomes of every visitor under every arm.
+
+    Parameters
+    ----------
+    dgp : HurdleDGP
+    design : Design
+        The visitors (their latent clusters are not used: only the covariates).
+    outcomes : PotentialOutcomes, optional
+        ``compute_potential_outcomes(dgp, design)`` when already computed (reused as the
+        answer when the covariate model has no latent clusters).
+
+    Returns
+    -------
+    ExpectedOutcomes
+        See "The truth is covariate-conditional" in the module docstring.
+    """
+    covariates = dgp.covariates
+    if not isinstance(covariates, MixtureCovariateModel):
+        own = compute_potential_outcomes(dgp, design) if outcomes is None else outcomes
+        return ExpectedOutcomes(own.conversion_probability, own.mean_spend, own.revenue_per_visitor)
+    weights = covariates.cluster_probabilities(design.covariates)  # (n, C)
+    conversion = np.zeros((len(design.covariates), dgp.n_arms))
+    revenue = np.zeros_like(conversion)
+    for c in range(len(covariates.clusters)):
+        label = pd.Categorical.from_codes(
+            np.full(len(design.covariates), c), categories=list(covariates.clusters)
+        )
+        frame = design.covariates.assign(**{LATENT_CLUSTER: label})
+        given = compute_potential_outcomes(dgp, Design(design.covariates, frame))
+        conversion += weights[:, c, None] * given.conversion_probability
+        revenue += weights[:, c, None] * given.revenue_per_visitor
+    return ExpectedOutcomes(conversion, revenue / conversion, revenue)
+
+
+def metric_values(outcomes: PotentialOutcomes | ExpectedOutcomes, metric: Metric) -> np.ndarray:
     """Per-visitor expected metric under each arm, shape (n_visitors, K)."""
     if metric is Metric.CONVERSION_RATE:
         return outcomes.conversion_probability
@@ -399,24 +471,38 @@ def _truth_data(
     metric: Metric,
     visitor_id: np.ndarray,
 ) -> TruthData:
-    values = metric_values(outcomes, metric)
+    expected = expected_outcomes(dgp, design, outcomes)
+    values = metric_values(expected, metric)
     codes = dgp.segments.codes(design.frame)
-    n_segments = len(dgp.segments.names)
-    counts = np.bincount(codes, minlength=n_segments)
-    sums = np.column_stack(
-        [np.bincount(codes, weights=values[:, k], minlength=n_segments) for k in range(len(arms))]
-    )
-    segment_effects = {
-        name: sums[s] / counts[s] for s, name in enumerate(dgp.segments.names) if counts[s] > 0
-    }
     labels = np.asarray(dgp.segments.names, dtype=object)[codes]
+    latent = None
+    latent_effects = None
+    if isinstance(dgp.covariates, MixtureCovariateModel):
+        latent = metric_values(outcomes, metric)
+        latent_effects = segment_means(latent, codes, dgp.segments.names)
     return TruthData(
         arms=tuple(arms),
         visitor_id=visitor_id,
-        conversion_probability=outcomes.conversion_probability,
-        mean_spend=outcomes.mean_spend,
+        conversion_probability=expected.conversion_probability,
+        mean_spend=expected.mean_spend,
         rpv=values,
-        segment_effects=segment_effects,
+        segment_effects=segment_means(values, codes, dgp.segments.names),
         segment_labels=labels,
         metric=metric.value,
+        latent_rpv=latent,
+        latent_segment_effects=latent_effects,
     )
+
+
+def segment_means(
+    values: np.ndarray, codes: np.ndarray, names: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Mean of ``values`` (n, K) over each segment's visitors: name -> (K,), present only."""
+    counts = np.bincount(codes, minlength=len(names))
+    sums = np.column_stack(
+        [
+            np.bincount(codes, weights=values[:, k], minlength=len(names))
+            for k in range(values.shape[1])
+        ]
+    )
+    return {name: sums[s] / counts[s] for s, name in enumerate(names) if counts[s] > 0}

@@ -20,7 +20,14 @@ by ℓ_a(x) and spend by ℓ_a(x)/2.
 Cluster templates (``clustered``, ``clustered_realistic``, ``drift``) draw a latent customer
 cluster first — ``loyal_regulars``, ``bargain_hunters``, ``new_visitors``, ``big_basket`` —
 and the covariates from it, and plant a per-cluster effect profile per arm (the best arm
-differs by cluster, and control is best for ``loyal_regulars``).
+differs by cluster, and control is best for ``loyal_regulars``). The covariates reveal the
+cluster only noisily, so the truth these templates hand out is covariate-conditional: the
+cluster profiles averaged with the exact ``P(cluster | x)`` (see
+:mod:`pytyche.generators.core`). With ``clustered_realistic`` at effect_scale 0.1 and K = 3
+that gives, per visitor, about $3.89 for the best policy of the covariates against $4.0 for
+one that knew each visitor's cluster, $3.74 for the best single arm (free_ship) and $3.46
+for uniform assignment; the GATEs of the clusters are pulled towards each other (free_ship
+on ``big_basket``: about 1.76 given x against 2.40 given the cluster).
 """
 
 from __future__ import annotations

@@ -32,16 +32,22 @@ converter ``m``): per draw, ``p = Φ(f^c)`` and ``m = exp(c + s f^s + s² σ² /
 channel fits, exactly as :class:`pytyche.posterior.Posterior` computes them, and
 ``CATE_a(x) = metric(x, a) − metric(x, 0)``.
 
-Truth (sample-conditional)
---------------------------
-A GATE reported by pytyche averages the CATE over the segment's visitors *in the fitted
-data*, so its SBC truth is the same functional at the true surfaces and the replicate's
-own visitors: the true per-visitor metric under every arm (from the potential outcomes)
-averaged over that replicate's visitors of the segment. Ranks of such data-dependent test
-quantities are uniform for an exact posterior (Modrák et al. 2023). Note that the DGP is a
-planted scenario, not the model's prior, so SBC ranks need not be uniform even for an
-exact posterior (Talts et al. 2018 assume prior draws); what the sweep measures is the
-coverage at the planted effects, which the calibration corrects.
+Truth (covariate-conditional, sample-conditional)
+-------------------------------------------------
+The model sees only the covariates, so the estimand is the covariate-conditional CATE
+``E[Y(a) − Y(0) | X = x]`` (:func:`~pytyche.generators.core.expected_outcomes`: for the
+cluster templates the cluster effects averaged with the exact ``P(c | x)`` of the
+mixture), never the effect of a visitor's latent cluster, which no estimator can learn
+from x. A GATE reported by pytyche averages the CATE over the segment's visitors *in the
+fitted data*, so its SBC truth is the same functional at the true surfaces and the
+replicate's own visitors: the covariate-conditional CATE averaged over that replicate's
+visitors of the segment (segments may be the latent clusters: membership only selects
+the visitors averaged over). Ranks of such data-dependent test quantities are uniform for
+an exact posterior (Modrák et al. 2023). Note that the DGP is a planted scenario, not the
+model's prior, so SBC ranks need not be uniform even for an exact posterior (Talts et al.
+2018 assume prior draws); what the sweep measures is the coverage at the planted effects,
+which the calibration corrects. The latent-cluster-conditional values are kept in
+:attr:`Replicate.latent_values` for diagnosis.
 
 References
 ----------
@@ -78,6 +84,7 @@ from pytyche.generators.core import (
     Scenario,
     compute_potential_outcomes,
     draw_outcomes,
+    expected_outcomes,
     metric_values,
     sample_design,
 )
@@ -345,10 +352,13 @@ class Replicate(NamedTuple):
     segment_names
         The template's planted segments.
     true_values
-        ``(n, K)`` float64 true expected metric of every visitor under every arm, for the
-        three hurdle metrics: name -> array.
+        ``(n, K)`` float64 covariate-conditional expected metric ``E[metric | x]`` of every
+        visitor under every arm, for the three hurdle metrics: name -> array.
     parameters
         The replicate's template arguments (randomised ones drawn).
+    latent_values
+        Diagnosis only: the same conditional on each visitor's latent cluster as well
+        (equal to ``true_values`` for templates without latent clusters).
     """
 
     data: RoundData
@@ -356,6 +366,7 @@ class Replicate(NamedTuple):
     segment_names: tuple[str, ...]
     true_values: dict[str, np.ndarray]
     parameters: dict[str, Any]
+    latent_values: dict[str, np.ndarray]
 
 
 def simulate_replicate(
@@ -399,13 +410,14 @@ def simulate_replicate(
         categorical=dgp.covariates.categorical,
         family=MetricFamily.HURDLE,
     )
-    true_values = {m.value: metric_values(outcomes, m) for m in SUPPORTED_METRICS}
+    expected = expected_outcomes(dgp, design, outcomes)
     return Replicate(
         data=data,
         segment_codes=dgp.segments.codes(design.frame),
         segment_names=dgp.segments.names,
-        true_values=true_values,
+        true_values={m.value: metric_values(expected, m) for m in SUPPORTED_METRICS},
         parameters=parameters,
+        latent_values={m.value: metric_values(outcomes, m) for m in SUPPORTED_METRICS},
     )
 
 
@@ -435,8 +447,9 @@ def _quantity_weights(replicate: Replicate, num_probes: int) -> np.ndarray:
 def replicate_truth(replicate: Replicate, metric: Metric, num_probes: int = 0) -> np.ndarray:
     """True quantities of a replicate, in the order of ``quantity_names`` (float64).
 
-    Every quantity is an average of the true ``CATE_a(x_i) = v_a(x_i) − v_0(x_i)`` over the
-    replicate's own visitors: all of them (ATE), a planted segment's (GATE), one (probe).
+    Every quantity is an average of the covariate-conditional true ``CATE_a(x_i) =
+    v_a(x_i) − v_0(x_i)`` (``v = E[metric | x]``) over the replicate's own visitors: all of
+    them (ATE), a planted segment's (GATE), one (probe).
     """
     values = replicate.true_values[Metric(metric).value]
     effect = values[:, 1:] - values[:, :1]  # (n, K-1)

@@ -219,4 +219,5 @@ def get_sbc_problem(name: str) -> ProblemFactory:
 def _load_builtins() -> None:
     # The built-in problems register themselves on import; deferred to avoid a cycle.
     import pytyche.sbc.conjugate
-    import pytyche.sbc.hurdle_bcf  # noqa: F401
+    import pytyche.sbc.hurdle_bcf
+    import pytyche.sbc.hurdle_prior  # noqa: F401

@@ -40,7 +40,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -322,14 +322,18 @@ class _HostSimulatedProgram:
     """``keys -> summary`` for problems with ``host_simulation = True``.
 
     ``simulate`` runs eagerly on the host (e.g. NumPy/pandas generators); only the fit and
-    the summaries are compiled, on the first chunk (its data fixes the shapes).
+    the summaries are compiled. Simulated data of one scale can differ in shape between
+    chunks (the hurdle BCF reads its severity channel at the converters only, a number
+    padded to one of a few lengths), so one program is compiled per distinct data
+    signature (array shapes, dtypes and static auxiliary data) and reused.
+    ``compile_seconds`` is the time spent compiling in the latest call (0 on reuse).
     """
 
     problem: Any
     n: int
     static: dict
     sharding: Any
-    compiled: Any = None
+    compiled: dict = field(default_factory=dict)
     compile_seconds: float = 0.0
 
     def __call__(self, keys: jax.Array) -> DrawSummary:
@@ -339,15 +343,25 @@ class _HostSimulatedProgram:
         if self.sharding is not None:
             data, truth = jax.device_put((data, truth), self.sharding)
         arguments = (pairs[:, 1], data, truth)
-        if self.compiled is None:
+        signature = _data_signature(arguments)
+        self.compile_seconds = 0.0
+        if signature not in self.compiled:
             start = time.perf_counter()
             lowered = _run_host_simulated.lower(*arguments, problem=self.problem, **self.static)
-            self.compiled = lowered.compile()
+            self.compiled[signature] = lowered.compile()
             self.compile_seconds = time.perf_counter() - start
-        return self.compiled(*arguments)
+        return self.compiled[signature](*arguments)
 
     def memory_analysis(self) -> Any:
-        return None if self.compiled is None else self.compiled.memory_analysis()
+        if not self.compiled:
+            return None
+        return next(iter(self.compiled.values())).memory_analysis()
+
+
+def _data_signature(arguments: Any) -> tuple:
+    """Tree structure (with static auxiliary data), shapes and dtypes of ``arguments``."""
+    leaves, structure = jax.tree.flatten(arguments)
+    return (structure, tuple((np.shape(x), str(getattr(x, "dtype", type(x)))) for x in leaves))
 
 
 def _compile(

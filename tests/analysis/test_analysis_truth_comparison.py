@@ -15,7 +15,7 @@ from pytyche.contracts import ClaimLevel, Truth, TruthData
 ARMS = ("control", "a", "b")
 
 
-def make_truth(rpv: np.ndarray, ids=None) -> Truth:
+def make_truth(rpv: np.ndarray, ids=None, latent=None) -> Truth:
     n = rpv.shape[0]
     return Truth(
         TruthData(
@@ -24,6 +24,7 @@ def make_truth(rpv: np.ndarray, ids=None) -> Truth:
             conversion_probability=np.full(rpv.shape, 0.5),
             mean_spend=2 * rpv,
             rpv=rpv,
+            latent_rpv=latent,
         )
     )
 
@@ -59,6 +60,73 @@ def test_known_values():
     assert result.gate_coverage == pytest.approx(2 / 4)
     assert result.n_gate_intervals == 4
     assert result.claim_level == ClaimLevel.SIMULATION_TRUTH
+    # arm means (1.25, 1.0, 1.125): control is the best single arm
+    assert result.best_arm == "control" and result.rpv_best_arm == pytest.approx(1.25)
+    assert result.personalization_captured == pytest.approx((1.5 - 1.25) / (2.0 - 1.25))
+    # no latent clusters: the latent oracle is the covariate oracle
+    assert result.rpv_latent_oracle == result.rpv_oracle
+    assert result.latent_policy_accuracy == result.policy_accuracy
+
+
+def test_latent_oracle_is_a_diagnosis_beside_the_covariate_oracle():
+    # visitor 0 might be either of two clusters with these values; the covariate truth is
+    # their average, which is what the policy is scored against
+    latent = np.array([[0.0, 4.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 3.0], [0.0, 0.0, 3.0]])
+    covariate = np.array([[1.0, 2.0, 0.0], [1.0, 2.0, 0.0], [0.0, 0.0, 3.0], [0.0, 0.0, 3.0]])
+    recommended = np.array([1, 1, 2, 0])
+    result = compare_to_truth(
+        make_truth(covariate, latent=latent),
+        arm_names=ARMS,
+        recommended_arm=recommended,
+        cate_estimate=np.zeros((4, 2)),
+    )
+    assert result.rpv_oracle == pytest.approx((2 + 2 + 3 + 3) / 4)
+    assert result.rpv_latent_oracle == pytest.approx((4 + 2 + 3 + 3) / 4)
+    assert result.policy_accuracy == pytest.approx(3 / 4)
+    assert result.latent_policy_accuracy == pytest.approx(2 / 4)
+    assert result.rpv_policy == pytest.approx((2 + 2 + 3 + 0) / 4)
+    # arm means (0.5, 1.0, 1.5): free of latent knowledge, arm "b" is the best single arm
+    assert result.best_arm == "b" and result.rpv_best_arm == pytest.approx(1.5)
+    assert result.personalization_captured == pytest.approx((1.75 - 1.5) / (2.5 - 1.5))
+    assert "latent oracle 3.0000" in result.describe()
+
+
+def test_value_captured_is_negative_below_the_best_arm_and_none_without_room():
+    rpv = np.array([[1.0, 2.0, 0.0], [1.0, 0.0, 3.0]])
+    worse = compare_to_truth(
+        make_truth(rpv),
+        arm_names=ARMS,
+        recommended_arm=np.array([0, 0]),
+        cate_estimate=np.zeros((2, 2)),
+    )
+    # policy 1.0, best single arm b 1.5, covariate oracle 2.5
+    assert worse.personalization_captured == pytest.approx(-0.5)
+    flat = np.array([[1.0, 2.0, 0.5], [0.0, 1.0, 0.2]])  # arm a best for everyone
+    shipped = compare_to_truth(
+        make_truth(flat),
+        arm_names=ARMS,
+        recommended_arm=np.array([1, 1]),
+        cate_estimate=np.zeros((2, 2)),
+    )
+    assert shipped.personalization_captured is None
+    assert shipped.oracle_gap == 0.0 and shipped.best_arm == "a"
+    assert "n/a (no personalisation value" in shipped.describe()
+
+
+def test_a_template_without_latent_clusters_has_identical_oracles():
+    from pytyche.generators import generate_dataset
+
+    data, truth = generate_dataset("reversal", 3_000, K=3, effect_scale=0.2, seed=5)
+    rng = np.random.default_rng(0)
+    result = compare_to_truth(
+        truth,
+        arm_names=data.arms,
+        recommended_arm=rng.integers(0, 3, data.n_visitors),
+        cate_estimate=np.zeros((data.n_visitors, 2)),
+    )
+    assert result.rpv_latent_oracle == result.rpv_oracle
+    assert result.latent_policy_accuracy == result.policy_accuracy
+    assert 0.2 < result.policy_accuracy < 0.5  # a random policy: about a third optimal
 
 
 def test_rows_are_aligned_by_visitor_id():

@@ -50,6 +50,15 @@ def spend_lift(truth):
     return np.log(truth.mean_spend[:, 1:] / truth.mean_spend[:, :1])
 
 
+def latent_outcomes(template, n=6_000, K=3, effect_scale=0.1, round_index=0, **kwargs):
+    """Cluster labels and cluster-conditional potential outcomes of a cluster template."""
+    scenario = TEMPLATES[template](K, effect_scale, **kwargs)
+    dgp = scenario.dgp_for_round(round_index)
+    design = sample_design(dgp.covariates, round_streams(3, 0)[0], n)
+    clusters = design.frame["latent_cluster"].astype(object).to_numpy()
+    return clusters, compute_potential_outcomes(dgp, design)
+
+
 def test_registry_holds_the_built_in_templates():
     assert set(BUILT_IN) <= set(TEMPLATES)
     for name in BUILT_IN:
@@ -159,9 +168,9 @@ def test_clustered_realistic_plants_the_documented_cluster_lifts():
 
 def test_effect_profiles_override_replaces_a_cluster_row():
     profiles = {"new_visitors": [(0.0, 0.0), (0.0, 3.0)]}
-    _, truth = truth_of("clustered_realistic", effect_profiles=profiles)
-    new = truth.segment_labels == "new_visitors"
-    np.testing.assert_allclose(spend_lift(truth)[new], np.tile([0.0, 0.3], (new.sum(), 1)))
+    clusters, outcomes = latent_outcomes("clustered_realistic", effect_profiles=profiles)
+    new = clusters == "new_visitors"
+    np.testing.assert_allclose(spend_lift(outcomes)[new], np.tile([0.0, 0.3], (new.sum(), 1)))
     with pytest.raises(ValueError, match="K-1 = 2 active arms"):
         clustered_realistic(3, 0.1, effect_profiles={"new_visitors": [(0.0, 0.0)]})
     with pytest.raises(ValueError, match="unknown cluster 'whales'"):
@@ -183,10 +192,22 @@ def test_drift_changes_exactly_the_stated_segment_at_the_stated_round():
         if round_index < 2:
             np.testing.assert_array_equal(base.rpv, drifted.rpv)
             continue
-        np.testing.assert_array_equal(base.rpv[~segment], drifted.rpv[~segment])
-        assert np.all(base.rpv[segment, 1:] != drifted.rpv[segment, 1:])
-        np.testing.assert_allclose(spend_lift(drifted)[segment], -spend_lift(base)[segment])
-        assert np.all(np.sign(drifted.cate[segment]) == -np.sign(base.cate[segment]))
+        # the planted (latent) effects of the drifting cluster reverse, the others stay
+        base_latent, drifted_latent = base.latent_values, drifted.latent_values
+        np.testing.assert_array_equal(base_latent[~segment], drifted_latent[~segment])
+        assert np.all(base_latent[segment, 1:] != drifted_latent[segment, 1:])
+        latent_cate = drifted_latent[:, 1:] - drifted_latent[:, :1]
+        base_cate = base_latent[:, 1:] - base_latent[:, :1]
+        assert np.all(np.sign(latent_cate[segment]) == -np.sign(base_cate[segment]))
+        clusters, before = latent_outcomes("clustered_realistic", round_index=round_index)
+        _, after = latent_outcomes(
+            "drift", round_index=round_index, drift_round=2, drift_segment="new_visitors"
+        )
+        moved = clusters == "new_visitors"
+        np.testing.assert_allclose(spend_lift(after)[moved], -spend_lift(before)[moved])
+        np.testing.assert_allclose(spend_lift(after)[~moved], spend_lift(before)[~moved])
+        # covariate-conditional: any visitor who might be a new visitor sees the drift
+        assert np.mean(np.any(base.rpv[:, 1:] != drifted.rpv[:, 1:], axis=1)) > 0.5
 
 
 def test_drift_validates_its_arguments():

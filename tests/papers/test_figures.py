@@ -50,16 +50,22 @@ def loop_result(rounds_per_run: dict[tuple[str, int], list[dict]]) -> dict:
     }
 
 
-def loop_round(number, accuracy, gap, oracle, uniform, ari, shares, arms) -> dict:
+def loop_round(number, accuracy, gap, oracle, uniform, ari, shares, arms, best=None) -> dict:
+    best = oracle - 2.0 * gap if best is None else best  # value captured 0.5 by default
     return {
         "round": number,
         "n_visitors": 1000 * 2 ** (number - 1),
         "cumulative_visitors": 1000 * (2**number - 1),
+        "personalization_captured": ((oracle - gap) - best) / (oracle - best),
         "policy_accuracy": accuracy,
         "oracle_gap": gap,
         "rpv_policy": oracle - gap,
         "rpv_oracle": oracle,
+        "rpv_best_arm": best,
+        "best_arm": "x",
         "rpv_uniform": uniform,
+        "rpv_latent_oracle": oracle + 0.1,
+        "latent_policy_accuracy": accuracy / 2,
         "segment_recovery": {
             "adjusted_rand_index": ari,
             "cluster_optimal_share": shares,
@@ -229,20 +235,33 @@ def test_speedup_script_names_the_missing_file(papers, tmp_path, capsys):
 def test_policy_accuracy_figure_averages_seeds(papers):
     accuracy = papers("policy_accuracy_by_round")
     figure = accuracy.build_figure(SYNTHETIC_LOOP)
-    accuracy_ax, gap_ax = figure.axes
+    captured_ax, accuracy_ax, gap_ax = figure.axes
     lines = labelled_lines(accuracy_ax)
     assert set(lines) == {"clustered", "clustered_realistic"}
     np.testing.assert_allclose(lines["clustered"].get_xydata(), [[1, 0.3], [2, 0.7]])
     np.testing.assert_allclose(lines["clustered_realistic"].get_ydata(), [0.5, 0.7])
+    # the synthetic rounds put the best single arm twice as far from the oracle as the policy
+    np.testing.assert_allclose(labelled_lines(captured_ax)["clustered"].get_ydata(), [0.5, 0.5])
     gaps = labelled_lines(gap_ax)
-    assert len(gaps) == 4
+    assert len(gaps) == 6
     np.testing.assert_allclose(gaps["clustered"].get_ydata(), [1.0, 0.4])
     np.testing.assert_allclose(gaps["clustered, uniform"].get_ydata(), [0.9, 0.9])
-    assert accuracy_ax.get_ylabel() == "policy accuracy (share of visitors)"
-    assert gap_ax.get_ylabel() == "oracle gap (true revenue per visitor)"
+    np.testing.assert_allclose(gaps["clustered, best single arm"].get_ydata(), [2.0, 0.8])
+    assert captured_ax.get_ylabel() == "personalisation value\ncaptured (share)"
+    assert accuracy_ax.get_ylabel() == "policy accuracy vs covariate oracle"
+    assert gap_ax.get_ylabel() == "gap to covariate oracle\n(true revenue per visitor)"
     assert gap_ax.get_xlabel() == "round (cumulative visitors)"
     # two seeds of "clustered": their rounds are also drawn as dots
     assert sum(len(c.get_offsets()) for c in accuracy_ax.collections) == 4
+
+
+def test_policy_accuracy_figure_refuses_a_latent_truth_result(papers):
+    stale = json.loads(json.dumps(SYNTHETIC_LOOP))
+    for run in stale["runs"]:
+        for r in run["rounds"]:
+            del r["rpv_best_arm"]
+    with pytest.raises(ValueError, match="re-run experiments/loop_accuracy.py"):
+        papers("policy_accuracy_by_round").build_figure(stale)
 
 
 def test_segment_recovery_figure(papers):
@@ -284,6 +303,14 @@ def test_committed_loop_result_is_complete():
             assert 0 <= r["policy_accuracy"] <= 1
             assert r["oracle_gap"] >= 0
             assert np.isclose(r["oracle_gap"], r["rpv_oracle"] - r["rpv_policy"])
+            # the covariate oracle is the best policy of x: no single arm, and no policy, beats
+            # it; the latent oracle knows more still
+            assert r["rpv_best_arm"] <= r["rpv_oracle"] + 1e-12
+            assert r["rpv_latent_oracle"] >= r["rpv_oracle"] - 1e-12
+            room = r["rpv_oracle"] - r["rpv_best_arm"]
+            assert np.isclose(
+                r["personalization_captured"], (r["rpv_policy"] - r["rpv_best_arm"]) / room
+            )
             shares = r["segment_recovery"]["cluster_share"]
             assert np.isclose(sum(shares.values()), 1.0)
 
