@@ -442,6 +442,33 @@ class Posterior:
         gate = self.gate(np.ones(self.data.n_visitors, bool), metric=metric)
         return gate.rename("ate")
 
+    def mixing(self, segments: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Bulk ESS and R-hat of the ATE per arm and of the GATE of each segment.
+
+        Parameters
+        ----------
+        segments
+            Segment name -> boolean mask over the training visitors (None: ATEs only).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per quantity (``ate[arm]``, ``gate[segment, arm]``): ``ess_bulk``,
+            ``rhat``, ``mixed`` (R-hat ≤ 1.05 and bulk ESS ≥ 100); see
+            :func:`pytyche.analysis.convergence.mixing_table`.
+        """
+        from pytyche.analysis.convergence import mixing_table  # analysis imports posterior
+
+        draws = {"ate": self.ate()}
+        if segments:
+            gates = [self.gate(mask) for mask in segments.values()]
+            draws["gate"] = (
+                xr.concat(gates, dim="segment")
+                .assign_coords(segment=list(segments))
+                .transpose("chain", "draw", "segment", "arm")
+            )
+        return mixing_table(draws)
+
     def decompose(self, mask: Any = None) -> xr.Dataset:
         """Split each arm's RPV effect into conversion and spend contributions (hurdle only).
 

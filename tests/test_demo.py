@@ -35,7 +35,9 @@ class DeviceMeansPosterior:
 def stand_in_fit(monkeypatch):
     monkeypatch.setattr(
         "pytyche.experiment.sequential.fit",
-        lambda data, *, config=None, seed=0, progress=False: DeviceMeansPosterior(data, seed),
+        lambda data, *, config=None, seed=0, progress=False, check_mixing=True: (
+            DeviceMeansPosterior(data, seed)
+        ),
     )
 
 

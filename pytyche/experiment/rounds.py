@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pytyche.analysis.convergence import describe_mixing, mixing_table
 from pytyche.analysis.decision import RecommendationSummary
 from pytyche.analysis.rules import SegmentRule
 from pytyche.analysis.segments import Segmentation
@@ -165,6 +166,20 @@ class Round:
         """Segments with stability score >= 0.80."""
         return tuple(s for s in self.analysis.segments if s.credible)
 
+    def mixing(self) -> pd.DataFrame:
+        """Bulk ESS and R-hat of the fit's ATE per arm and of every segment GATE.
+
+        Computed from ``posterior_summary``, so rounds read from a store have it too; see
+        :func:`pytyche.analysis.convergence.mixing_table` for the columns.
+        """
+        draws = {}
+        fitted = self.posterior_summary.children.get("fit_posterior")
+        if fitted is not None and "ate" in fitted.dataset:
+            draws["ate"] = fitted.dataset["ate"]
+        gate = self.posterior_summary["posterior"].dataset["gate"]
+        draws["gate"] = gate.drop_vars("rule", errors="ignore")
+        return mixing_table(draws)
+
     def observation(self, cell_id: str) -> CellObservation | None:
         """The observed outcomes of cell ``cell_id`` (None if it served nobody)."""
         return next((o for o in self.observations if o.cell_id == cell_id), None)
@@ -220,6 +235,9 @@ class Round:
             parts.append(f"drift: {len(shifted)} shifted segments" if shifted else "drift: none")
         if self.truth_comparison is not None:
             parts.append(_truth_headline(self.truth_comparison))
+        mixing = self.mixing()
+        if not mixing["mixed"].all():
+            parts.append(f"{int((~mixing['mixed']).sum())} quantities not mixed (see mixing())")
         return "; ".join(parts)
 
     def _headline_observation(self) -> CellObservation | None:
@@ -243,6 +261,7 @@ class Round:
             lines += [f"  {g}" for g in self.graduation]
         if self.truth_comparison is not None:
             lines.append("truth comparison: " + _truth_line(self.truth_comparison))
+        lines.append(describe_mixing(self.mixing()))
         lines.append("next recommendation: " + self.next_recommendation.describe())
         return "\n".join(lines)
 

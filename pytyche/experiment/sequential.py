@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from pytyche.analysis.convergence import warn_if_poorly_mixed
 from pytyche.analysis.graduation import ExpectedLossRule, GraduationRule, round_evidence
 from pytyche.analysis.policy_tree import PolicyTreeConfig
 from pytyche.analysis.segments import (
@@ -380,6 +381,7 @@ class SequentialExperiment(Iterator[Round]):
             config=self.fit_config,
             seed=self.config.seed_for(index, SeedStream.FIT),
             progress=self.progress,
+            check_mixing=False,  # the round checks the ATEs and its segments' GATEs
         )
         result = self._analyse(index, plan, data, cumulative, truths, posterior)
         previous_latest = self._history[-1] if self._history else None
@@ -517,7 +519,7 @@ class SequentialExperiment(Iterator[Round]):
                 draws,
                 visitor_id=cumulative.visitor_id[rows],
             )
-        return Round(
+        result = Round(
             index=index,
             n_rounds=self.schedule.n_rounds,
             plan=plan,
@@ -537,6 +539,8 @@ class SequentialExperiment(Iterator[Round]):
             seeds={stream.name.lower(): config.seed_for(index, stream) for stream in SeedStream},
             analysis_rows=rows,
         )
+        warn_if_poorly_mixed(result.mixing(), f"round {index + 1}", stacklevel=4)
+        return result
 
     def _candidates(
         self, rule: GraduationRule, covariates: pd.DataFrame, index: int
@@ -756,8 +760,12 @@ def _posterior_summary(
 ) -> xr.DataTree:
     """Segment-level draws (plus the fit's scalar sites and diagnostics) as a DataTree."""
     arms = list(segmentation.arm_names)
-    n_draws = segment_draws.shape[0]
-    reward = segment_draws.reshape(1, n_draws, *segment_draws.shape[1:])
+    # reward draws are chain-major: keep the chains apart so mixing can be diagnosed
+    chains = int(getattr(posterior, "num_chains", 1))
+    if segment_draws.shape[0] % chains:
+        chains = 1
+    n_draws = segment_draws.shape[0] // chains
+    reward = segment_draws.reshape(chains, n_draws, *segment_draws.shape[1:])
     dataset = xr.Dataset(
         {
             "segment_reward": (("chain", "draw", "segment", "arm_all"), reward),
@@ -767,7 +775,7 @@ def _posterior_summary(
             ),
         },
         coords={
-            "chain": [0],
+            "chain": np.arange(chains),
             "draw": np.arange(n_draws),
             "segment": np.arange(len(segmentation.segments)),
             "arm_all": arms,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pytyche.analysis.convergence import describe_mixing
 from pytyche.contracts import ClaimLevel
 from pytyche.experiment.rounds import GraduatingPair, Round
 
@@ -159,6 +160,14 @@ def _honesty(latest: Round, simulated: bool) -> str:
             "All posterior intervals and probabilities here are uncalibrated: without a "
             "calibration artifact they are typically overconfident at scale, so read them "
             "as optimistic."
+        )
+    mixing = latest.mixing()
+    if mixing["mixed"].all():
+        text += f" The chains mixed ({describe_mixing(mixing)[len('mixing: ') :]})."
+    else:
+        text += (
+            " The chains have NOT mixed for every reported quantity, so these intervals and "
+            f"probabilities may be wrong, not just optimistic: {describe_mixing(mixing)}."
         )
     if simulated and latest.truth_comparison is not None:
         t = latest.truth_comparison

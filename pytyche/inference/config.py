@@ -39,6 +39,10 @@ class BCFConfig:
         separate forests per channel.
     num_scalar_mh_steps
         Random-walk Metropolis steps per iteration for each non-conjugate scalar site.
+    expand_tau_scale
+        Also move the treatment scale jointly with the treatment leaves each iteration
+        (parameter expansion, :mod:`pytyche.inference.expansion`); False leaves only the
+        Metropolis update of ``tau_scale`` given the leaves, which mixes slowly.
     chain_method
         NumPyro chain method: ``"vectorized"``, ``"sequential"`` or ``"parallel"``.
     store_forests
@@ -61,6 +65,7 @@ class BCFConfig:
     num_gfr: int = 0
     pooling: str = "joint"
     num_scalar_mh_steps: int = 3
+    expand_tau_scale: bool = True
     chain_method: str = "vectorized"
     store_forests: bool = True
 
@@ -84,6 +89,9 @@ class BCFConfig:
         for name in ("beta_mu", "beta_tau"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be ≥ 0; got {getattr(self, name)}")
+        for name in ("expand_tau_scale", "store_forests"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}; got {self.pooling!r}")
         if self.chain_method not in ("vectorized", "sequential", "parallel"):

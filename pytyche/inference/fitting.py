@@ -12,6 +12,7 @@ import jax
 import numpy as np
 from numpyro.infer import MCMC
 
+from pytyche.analysis.convergence import warn_if_poorly_mixed
 from pytyche.contracts import Metric, MetricFamily
 from pytyche.data import RoundData
 from pytyche.inference.compile_cache import enable_compile_cache
@@ -59,6 +60,7 @@ def fit(
     seed: int = 0,
     progress: bool = False,
     model: str | Callable = DEFAULT_MODEL,
+    check_mixing: bool = True,
 ) -> Posterior:
     """Fit a (joint hurdle) Bayesian Causal Forest and return its posterior.
 
@@ -82,6 +84,9 @@ def fit(
         per-iteration bar.
     model
         A registered model name (see :mod:`pytyche.models.registry`) or a model function.
+    check_mixing
+        Warn (:class:`~pytyche.analysis.convergence.ConvergenceWarning`) when an arm's ATE
+        has R-hat > 1.05 or bulk ESS < 100 (see ``Posterior.mixing``).
 
     Returns
     -------
@@ -116,7 +121,8 @@ def fit(
             progress_bar=progress,
         )
         mcmc.run(key, problem, extra_fields=("info", *extra))
-        return Posterior.from_mcmc(mcmc, data, problem, metric=posterior_metric)
+        posterior = Posterior.from_mcmc(mcmc, data, problem, metric=posterior_metric)
+        return _checked(posterior, check_mixing)
     run = prepare_run(problem, config, model=model_fn)
     fields = DEFAULT_FIELDS + extra
     if config.chain_method == "vectorized" or config.num_chains == 1:
@@ -129,7 +135,14 @@ def fit(
             for chain_key in jax.random.split(key, config.num_chains)
         ]
         draws = jax.tree.map(lambda *a: np.concatenate(a), *chains)
-    return Posterior.from_draws(draws, data, problem, run, metric=posterior_metric)
+    posterior = Posterior.from_draws(draws, data, problem, run, metric=posterior_metric)
+    return _checked(posterior, check_mixing)
+
+
+def _checked(posterior: Posterior, check_mixing: bool) -> Posterior:
+    if check_mixing:
+        warn_if_poorly_mixed(posterior.mixing(), "fit", stacklevel=3)
+    return posterior
 
 
 def _run(

@@ -55,7 +55,14 @@ from pytyche.forest.trees import (
     tree_depth,
 )
 from pytyche.inference.config import BCFConfig
-from pytyche.inference.sites import SiteLayout, inspect_model, model_variances, update_sites
+from pytyche.inference.expansion import ScaleMoveInputs, scale_move
+from pytyche.inference.sites import (
+    SiteLayout,
+    inspect_model,
+    log_joint,
+    model_variances,
+    update_sites,
+)
 from pytyche.models.bcf import bcf_model
 from pytyche.models.likelihood import ForestStats, ForestVariances
 from pytyche.models.problem import BCFProblem
@@ -458,7 +465,7 @@ class BCFKernel(MCMCKernel):
 
     def _step(self, state: BCFState, problem: BCFProblem, data: PreparedData) -> BCFState:
         cfg = self.config
-        key, key_latent, key_mu, key_tau, key_sites = jax.random.split(state.rng_key, 5)
+        key, key_latent, key_mu, key_tau, key_scale, key_sites = jax.random.split(state.rng_key, 6)
         targets, residuals = self._update_latents(key_latent, state, data)
         variances = state.variances
         before = residuals
@@ -492,6 +499,20 @@ class BCFKernel(MCMCKernel):
             True,
         )
         stats = self._stats(mu_forest, tau_forest, residuals, data)
+        z = state.z
+        if cfg.expand_tau_scale and data.layout.tau_scale is not None:
+            z, stats, tau_forest, residuals = self._scale_move(
+                key_scale,
+                problem,
+                data,
+                z,
+                stats,
+                tau_forest,
+                targets,
+                mu_fit,
+                residuals,
+                variances.noise_var,
+            )
         adapt_weight = jnp.where(
             state.iteration < self._num_warmup, (state.iteration + 1.0) ** -0.6, 0.0
         )
@@ -502,7 +523,7 @@ class BCFKernel(MCMCKernel):
             data.layout,
             data.supports,
             stats,
-            state.z,
+            z,
             state.log_steps,
             adapt_weight,
             cfg.num_scalar_mh_steps,
@@ -544,6 +565,56 @@ class BCFKernel(MCMCKernel):
             iteration=state.iteration + 1,
             rng_key=key,
         )
+
+    def _scale_move(
+        self,
+        key: jax.Array,
+        problem: BCFProblem,
+        data: PreparedData,
+        z: dict,
+        stats: ForestStats,
+        tau_forest: ForestState,
+        targets: jax.Array,
+        mu_fit: jax.Array,
+        residuals: jax.Array,
+        noise_var: jax.Array,
+    ) -> tuple[dict, ForestStats, ForestState, jax.Array]:
+        """The parameter-expanded scale move (:mod:`pytyche.inference.expansion`)."""
+        weights = (data.arm > 0).astype(residuals.dtype)[None, :]
+        if data.weights is not None:
+            weights = weights * data.weights
+        # τ at the observed arm, from the sweeps' invariant residual = target − offset − μ − τ
+        tau = weights * (targets - data.offset[:, None] - mu_fit - residuals)
+        all_weights = jnp.ones_like(residuals) if data.weights is None else data.weights
+        gaussian = np.zeros(problem.num_channels, bool)
+        if problem.gaussian_channel is not None:
+            gaussian[problem.gaussian_channel] = True
+        inputs = ScaleMoveInputs(
+            residual_sq=stats.residual_sum_sq,
+            residual_tau=jnp.sum(all_weights * residuals * tau, axis=1),
+            tau_sq=jnp.sum(tau**2, axis=1),
+            noise_var=noise_var,
+            in_model=jnp.asarray(gaussian),
+        )
+        z, stats, factors = scale_move(
+            key,
+            lambda values, moved: log_joint(self.model, problem, moved, values),
+            data.layout.tau_scale,
+            z,
+            stats,
+            inputs,
+            jnp.asarray(problem.tau_total_sd, residuals.dtype),
+        )
+        groups, per_group = (
+            tau_forest.trees.leaf_value.shape[0],
+            tau_forest.trees.leaf_value.shape[3],
+        )
+        factor = factors.reshape(groups, 1, 1, per_group, 1).astype(
+            tau_forest.trees.leaf_value.dtype
+        )
+        trees = tau_forest.trees._replace(leaf_value=tau_forest.trees.leaf_value * factor)
+        residuals = residuals + (1.0 - factors)[:, None] * tau
+        return z, stats, tau_forest._replace(trees=trees), residuals
 
     def _update_latents(
         self, key: jax.Array, state: BCFState, data: PreparedData

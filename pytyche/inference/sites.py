@@ -11,6 +11,11 @@ classify its latent sites:
 - **Metropolis**: every other site; a random walk on the unconstrained scale with the
   model's log joint density (plus the log-Jacobian), its step size adapted during warmup
   towards acceptance 0.44 (Roberts & Rosenthal 2001) and frozen afterwards.
+
+Separately, a Metropolis site with one value per channel that scales the treatment
+leaves' standard deviation (``tau_leaf_var ∝ v²``, nothing else depending on it) is the
+**treatment scale**: the kernel also moves it jointly with the leaves
+(:mod:`pytyche.inference.expansion`).
 """
 
 from __future__ import annotations
@@ -28,17 +33,30 @@ from numpyro.infer.util import log_density
 
 from pytyche.models.likelihood import ForestStats, ForestVariances, ZeroMeanNormalStats
 
-__all__ = ["SiteLayout", "inspect_model", "model_variances", "update_sites"]
+__all__ = ["SiteLayout", "inspect_model", "log_joint", "model_variances", "update_sites"]
 
 TARGET_ACCEPTANCE = 0.44
 
 
 class SiteLayout(NamedTuple):
-    """How each latent site of a model is updated (static, hashable)."""
+    """How each latent site of a model is updated (static, hashable).
+
+    Attributes
+    ----------
+    names
+        Every latent site.
+    conjugate
+        ``(site, observed stats site)`` pairs updated by inverse-gamma Gibbs.
+    metropolis
+        Sites updated by random-walk Metropolis.
+    tau_scale
+        The treatment scale site (see the module docstring), or None.
+    """
 
     names: tuple[str, ...]
     conjugate: tuple[tuple[str, str], ...]
     metropolis: tuple[str, ...]
+    tau_scale: str | None = None
 
 
 def _trace(model: Callable, problem: object, stats: ForestStats, values: dict) -> dict:
@@ -98,7 +116,44 @@ def inspect_model(
             metropolis.append(name)
         else:
             conjugate.append((name, link))
-    return SiteLayout(latent, tuple(conjugate), tuple(metropolis))
+    scales = [
+        name
+        for name in metropolis
+        if _scales_tau_leaves(model, problem, stats, init_values, name, trace, base_log_probs)
+    ]
+    tau_scale = scales[0] if len(scales) == 1 else None
+    return SiteLayout(latent, tuple(conjugate), tuple(metropolis), tau_scale)
+
+
+def _scales_tau_leaves(
+    model: Callable,
+    problem: object,
+    stats: ForestStats,
+    values: dict,
+    name: str,
+    trace: dict,
+    base_log_probs: dict,
+) -> bool:
+    """Whether doubling ``name`` quadruples ``tau_leaf_var`` and changes nothing else."""
+    value = np.asarray(values[name])
+    if value.shape != (problem.num_channels,):
+        return False
+    doubled = {**values, name: jnp.asarray(value * 2.0)}
+    perturbed = _trace(model, problem, stats, doubled)
+    changed = [
+        s
+        for s, lp in _site_log_probs(perturbed).items()
+        if s != name and not np.allclose(lp, base_log_probs[s])
+    ]
+    if changed != ["tau_leaves"]:
+        return False
+    before = model_variances(model, problem, stats, values)
+    after = model_variances(model, problem, stats, doubled)
+    return bool(
+        np.allclose(after.tau_leaf_var, 4.0 * np.asarray(before.tau_leaf_var), rtol=1e-5)
+        and np.allclose(after.mu_leaf_var, before.mu_leaf_var)
+        and np.allclose(after.noise_var, before.noise_var)
+    )
 
 
 def _conjugate_link(
@@ -159,9 +214,10 @@ def _conjugate_draw(
     return rate / gamma
 
 
-def _log_target(model: Callable, problem: object, stats: ForestStats, values: dict) -> jax.Array:
-    log_joint, _ = log_density(model, (problem, stats), {}, values)
-    return log_joint
+def log_joint(model: Callable, problem: object, stats: ForestStats, values: dict) -> jax.Array:
+    """The model's log joint density at ``values`` given the forests' ``stats``."""
+    density, _ = log_density(model, (problem, stats), {}, values)
+    return density
 
 
 def _metropolis_step(
@@ -182,9 +238,9 @@ def _metropolis_step(
     proposal = transform(u_new)
     new_values = {**values, name: proposal}
     log_ratio = (
-        _log_target(model, problem, stats, new_values)
+        log_joint(model, problem, stats, new_values)
         + jnp.sum(transform.log_abs_det_jacobian(u_new, proposal))
-        - _log_target(model, problem, stats, values)
+        - log_joint(model, problem, stats, values)
         - jnp.sum(transform.log_abs_det_jacobian(u, current))
     )
     accept_prob = jnp.minimum(1.0, jnp.exp(jnp.nan_to_num(log_ratio, nan=-jnp.inf)))

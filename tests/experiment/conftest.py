@@ -47,7 +47,7 @@ class GroupMeansPosterior:
         return self._draws if visitors is None else self._draws[:, visitors]
 
 
-def group_means_fit(data, *, config=None, seed=0, progress=False):
+def group_means_fit(data, *, config=None, seed=0, progress=False, check_mixing=True):
     return GroupMeansPosterior(data, seed)
 
 

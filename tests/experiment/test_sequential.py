@@ -230,7 +230,7 @@ def test_uncalibrated_warning_is_issued_once_and_summaries_say_so(fast_fit):
         next(exp)
     assert len([w for w in record if w.category is UncalibratedWarning]) == 1
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.simplefilter("error", UncalibratedWarning)
         second = next(exp)
     assert "uncalibrated" in exp.summary
     assert all(s.claim_level.value == "uncalibrated posterior" for s in second.analysis.segments)
