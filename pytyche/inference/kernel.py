@@ -585,13 +585,12 @@ class BCFKernel(MCMCKernel):
             weights = weights * data.weights
         # τ at the observed arm, from the sweeps' invariant residual = target − offset − μ − τ
         tau = weights * (targets - data.offset[:, None] - mu_fit - residuals)
-        all_weights = jnp.ones_like(residuals) if data.weights is None else data.weights
         gaussian = np.zeros(problem.num_channels, bool)
         if problem.gaussian_channel is not None:
             gaussian[problem.gaussian_channel] = True
         inputs = ScaleMoveInputs(
             residual_sq=stats.residual_sum_sq,
-            residual_tau=jnp.sum(all_weights * residuals * tau, axis=1),
+            residual_tau=jnp.sum(residuals * tau, axis=1),  # τ is 0 where a channel is unread
             tau_sq=jnp.sum(tau**2, axis=1),
             noise_var=noise_var,
             in_model=jnp.asarray(gaussian),
