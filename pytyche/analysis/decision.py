@@ -13,6 +13,18 @@ Probabilities
     ``P(beats control) = P(delta > 0)``; ``P(meaningful) = P(delta >= m)`` and
     ``P(harmful) = P(delta <= -m)`` with ``m = min_practical_effect``.
 
+Threshold units
+    ``min_practical_effect`` and ``expected_loss_max`` mean the same thing for every metric
+    when they are **relative** (``units="relative"``, the experiment loop's default):
+    fractions of the control's mean ``b`` in the segment (the posterior mean of the control
+    arm's metric), as experimentation platforms express lift and risk. The defaults, 0.02
+    and 0.005, are a 2% lift and an expected loss of 0.5% of the control's mean: $0.074 and
+    $0.0185 on a revenue per visitor of $3.70, 0.08 and 0.02 percentage points on a 4%
+    conversion rate.
+    ``units="absolute"`` reads both in outcome units (the original pytyche's convention).
+    The summary keeps the effect, the losses and ``min_practical_effect`` in outcome units
+    (the relative threshold times ``b``) and records ``b`` as ``baseline``.
+
 Expected value of one more round (EVOR)
     The preposterior value of sample information of the two-action problem
     "ship (payoff delta) or keep control (payoff 0)" (Raiffa & Schlaifer 1961, ch. 5;
@@ -62,6 +74,7 @@ from scipy import stats
 from pytyche.contracts import ClaimLevel
 
 __all__ = [
+    "THRESHOLD_UNITS",
     "Decision",
     "DecisionThresholds",
     "RecommendationSummary",
@@ -69,8 +82,13 @@ __all__ = [
     "expected_value_of_one_more_round",
     "expected_value_of_one_more_round_draws",
     "recommendation_summary",
+    "threshold_scale",
     "unit_normal_loss",
 ]
+
+
+THRESHOLD_UNITS = ("relative", "absolute")
+"""Units of ``min_practical_effect`` and ``expected_loss_max`` (see the module docstring)."""
 
 
 class Decision(enum.StrEnum):
@@ -88,7 +106,8 @@ class DecisionThresholds:
     Attributes
     ----------
     expected_loss_max : float
-        Ship only if the expected loss of shipping is below this (outcome units).
+        Ship only if the expected loss of shipping is below this: a fraction of the
+        control's mean with relative units (default 0.005: 0.5%), else outcome units.
     p_beats_threshold : float
         Ship only if P(beats control) exceeds this; stop for harm if P(beats control) is
         below ``1 - p_beats_threshold``.
@@ -142,11 +161,12 @@ class RecommendationSummary:
     expected_value_of_one_more_round_draws : float
         EVOR from the draws (see the module docstring).
     min_practical_effect : float
-        Smallest effect worth shipping (outcome units).
+        Smallest effect worth shipping, outcome units (relative threshold x ``baseline``
+        when ``units`` is relative).
     information_ratio : float
         Information of one more round relative to the current posterior.
     thresholds : DecisionThresholds
-        The thresholds the decision used.
+        The thresholds the decision used (in ``units``).
     decision : Decision
         ship / continue / stop.
     reason : str
@@ -155,6 +175,12 @@ class RecommendationSummary:
         Number of posterior draws used.
     claim_level : ClaimLevel
         What backs the numbers (uncalibrated posterior unless stated).
+    baseline : float or None
+        The control's mean in the segment that relative thresholds scale by (None when
+        not given).
+    units : str
+        ``"relative"`` or ``"absolute"``: how ``thresholds`` and the requested
+        ``min_practical_effect`` were expressed.
     """
 
     treatment: str
@@ -175,6 +201,37 @@ class RecommendationSummary:
     reason: str = ""
     n_draws: int = 0
     claim_level: ClaimLevel = ClaimLevel.POSTERIOR
+    baseline: float | None = None
+    units: str = "absolute"
+
+    @property
+    def expected_loss_ship_relative(self) -> float | None:
+        """Expected loss of shipping as a fraction of the control's mean (None without one)."""
+        if self.baseline is None or self.baseline <= 0:
+            return None
+        return self.expected_loss_ship / self.baseline
+
+
+def threshold_scale(units: str, baseline: float | None) -> float:
+    """Outcome units per threshold unit: ``baseline`` if relative, 1 if absolute.
+
+    Raises
+    ------
+    ValueError
+        On unknown ``units``, or relative units without a positive finite ``baseline``.
+    """
+    if units not in THRESHOLD_UNITS:
+        raise ValueError(f"units must be one of {THRESHOLD_UNITS}; got {units!r}")
+    if units == "absolute":
+        return 1.0
+    if baseline is None or not (math.isfinite(baseline) and baseline > 0):
+        raise ValueError(
+            "relative thresholds need the control's mean in the segment to be positive; got "
+            f"baseline={baseline!r}. Pass units='absolute' (threshold_units='absolute' in "
+            "ExperimentConfig) to give min_practical_effect and expected_loss_max in outcome "
+            "units"
+        )
+    return float(baseline)
 
 
 def expected_loss(effect_draws: np.ndarray) -> tuple[float, float]:
@@ -282,6 +339,8 @@ def recommendation_summary(
     information_ratio: float = 1.0,
     claim_level: ClaimLevel = ClaimLevel.POSTERIOR,
     seed: int = 0,
+    baseline: float | None = None,
+    units: str = "absolute",
 ) -> RecommendationSummary:
     """Decision evidence and a ship / continue / stop label for one (treatment, segment).
 
@@ -300,15 +359,22 @@ def recommendation_summary(
     segment_id : int, optional
         Segment id (None: all visitors).
     min_practical_effect : float
-        Smallest effect worth shipping, outcome units (default 0.02).
+        Smallest effect worth shipping, in ``units`` (default 0.02: a 2% lift).
     thresholds : DecisionThresholds, optional
-        Decision thresholds.
+        Decision thresholds, in ``units``.
     information_ratio : float
         Information of one more round relative to the current posterior.
     claim_level : ClaimLevel
         Label of the draws (uncalibrated posterior by default).
     seed : int
         Seed of the draw-based EVOR.
+    baseline : float, optional
+        The control's mean in the segment (outcome units); required by relative units.
+    units : {"absolute", "relative"}
+        How ``min_practical_effect`` and ``thresholds.expected_loss_max`` are expressed
+        (module docstring). This function sees effect draws only, so it defaults to outcome
+        units; :func:`pytyche.analysis.segment_recommendations` and the experiment loop pass
+        the segment's control mean and default to relative units.
 
     Returns
     -------
@@ -318,12 +384,21 @@ def recommendation_summary(
     thresholds = DecisionThresholds() if thresholds is None else thresholds
     if not (math.isfinite(min_practical_effect) and min_practical_effect >= 0):
         raise ValueError(f"min_practical_effect must be >= 0, got {min_practical_effect}")
+    scale = threshold_scale(units, baseline)
+    practical = float(min_practical_effect) * scale
     loss_ship, loss_not_ship = expected_loss(draws)
     mean, sd = float(draws.mean()), float(draws.std())
     p_beats = float(np.mean(draws > 0))
-    p_meaningful = float(np.mean(draws >= min_practical_effect))
-    p_harmful = float(np.mean(draws <= -min_practical_effect))
-    decision, reason = _decide(loss_ship, loss_not_ship, p_beats, p_meaningful, thresholds)
+    p_meaningful = float(np.mean(draws >= practical))
+    p_harmful = float(np.mean(draws <= -practical))
+    decision, reason = _decide(
+        loss_ship,
+        loss_not_ship,
+        p_beats,
+        p_meaningful,
+        thresholds.expected_loss_max * scale,
+        thresholds,
+    )
     return RecommendationSummary(
         treatment=treatment,
         segment_id=segment_id,
@@ -340,13 +415,15 @@ def recommendation_summary(
         expected_value_of_one_more_round_draws=expected_value_of_one_more_round_draws(
             draws, information_ratio=information_ratio, seed=seed
         ),
-        min_practical_effect=float(min_practical_effect),
+        min_practical_effect=practical,
         information_ratio=float(information_ratio),
         thresholds=thresholds,
         decision=decision,
         reason=reason,
         n_draws=int(draws.size),
         claim_level=ClaimLevel(claim_level),
+        baseline=None if baseline is None else float(baseline),
+        units=units,
     )
 
 
@@ -355,24 +432,23 @@ def _decide(
     loss_not_ship: float,
     p_beats: float,
     p_meaningful: float,
+    loss_max: float,
     thresholds: DecisionThresholds,
 ) -> tuple[Decision, str]:
+    """The label; ``loss_max`` is ``thresholds.expected_loss_max`` in outcome units."""
     if (
-        loss_ship < thresholds.expected_loss_max
+        loss_ship < loss_max
         and p_beats > thresholds.p_beats_threshold
         and p_meaningful > thresholds.p_meaningful_threshold
     ):
         return Decision.SHIP, (
-            f"expected loss of shipping {loss_ship:.4g} < {thresholds.expected_loss_max:g}, "
+            f"expected loss of shipping {loss_ship:.4g} < {loss_max:.4g}, "
             f"P(beats control) {p_beats:.3f} > {thresholds.p_beats_threshold:g} and "
             f"P(meaningful) {p_meaningful:.3f} > {thresholds.p_meaningful_threshold:g}"
         )
     if p_beats < 1.0 - thresholds.p_beats_threshold:
         return Decision.STOP, f"likely harmful: P(beats control) is only {p_beats:.3f}"
-    if (
-        p_meaningful < thresholds.p_futile_threshold
-        and loss_not_ship < thresholds.expected_loss_max
-    ):
+    if p_meaningful < thresholds.p_futile_threshold and loss_not_ship < loss_max:
         return Decision.STOP, (
             f"futile: P(meaningful) {p_meaningful:.3f} < {thresholds.p_futile_threshold:g} "
             f"and keeping control loses only {loss_not_ship:.4g} in expectation"

@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-from pytyche.analysis.decision import RecommendationSummary
+from pytyche.analysis.decision import THRESHOLD_UNITS, RecommendationSummary, threshold_scale
 from pytyche.analysis.rules import SegmentRule
 from pytyche.analysis.segments import Segmentation
 
@@ -99,7 +99,8 @@ class ExpectedLossRule:
     """Graduate when expected loss, P(beats control) and P(meaningful) all clear, sustained.
 
     In each of the last ``sustained_rounds`` rounds, for the matched segment:
-    ``expected_loss_ship < expected_loss_max``,
+    ``expected_loss_ship < expected_loss_max`` (times the segment's control mean with
+    relative ``units``, the default),
     ``probability_beats_control > p_positive_threshold`` and
     ``probability_meaningful > p_better_threshold`` (``P(effect >= min_practical_effect)``,
     with the ``min_practical_effect`` the summaries were computed with).
@@ -107,7 +108,9 @@ class ExpectedLossRule:
     Attributes
     ----------
     expected_loss_max : float
-        Tolerance on the expected loss of shipping (outcome units).
+        Tolerance on the expected loss of shipping: with ``units="relative"`` (default) a
+        fraction of the control's mean in the segment (0.005: 0.5%, the same meaning for
+        revenue and for a conversion rate); with ``units="absolute"``, outcome units.
     p_positive_threshold : float
         Threshold on P(beats control).
     p_better_threshold : float
@@ -116,6 +119,8 @@ class ExpectedLossRule:
         Consecutive rounds the conditions must hold.
     match_jaccard : float
         Minimum Jaccard overlap to match segments across rounds.
+    units : {"relative", "absolute"}
+        Units of ``expected_loss_max`` (see :mod:`pytyche.analysis.decision`).
     """
 
     expected_loss_max: float = 0.005
@@ -123,6 +128,7 @@ class ExpectedLossRule:
     p_better_threshold: float = 0.8
     sustained_rounds: int = 2
     match_jaccard: float = 0.5
+    units: str = "relative"
 
     def __post_init__(self) -> None:
         if not self.expected_loss_max >= 0:
@@ -134,11 +140,14 @@ class ExpectedLossRule:
             raise ValueError(f"sustained_rounds must be an int >= 1, got {self.sustained_rounds}")
         if not 0.0 < self.match_jaccard <= 1.0:
             raise ValueError(f"match_jaccard must be in (0, 1], got {self.match_jaccard}")
+        if self.units not in THRESHOLD_UNITS:
+            raise ValueError(f"units must be one of {THRESHOLD_UNITS}, got {self.units!r}")
 
     def holds(self, summary: RecommendationSummary) -> bool:
         """Whether one round's evidence clears all three thresholds."""
+        loss_max = self.expected_loss_max * threshold_scale(self.units, summary.baseline)
         return (
-            summary.expected_loss_ship < self.expected_loss_max
+            summary.expected_loss_ship < loss_max
             and summary.probability_beats_control > self.p_positive_threshold
             and summary.probability_meaningful > self.p_better_threshold
         )

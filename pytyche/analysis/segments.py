@@ -311,10 +311,15 @@ def segment_recommendations(
     thresholds: DecisionThresholds | None = None,
     information_ratio: float = 1.0,
     seed: int = 0,
+    units: str = "relative",
 ) -> tuple[RecommendationSummary, ...]:
     """Decision evidence for every (treatment, segment) pair, segment-major order.
 
     ``reward_draws`` must be the array the segmentation was fitted on (same visitors).
+    With ``units="relative"`` (default) ``min_practical_effect`` and the thresholds'
+    ``expected_loss_max`` are fractions of the control's posterior mean in each segment
+    (0.02: a 2% lift); ``units="absolute"`` reads them in outcome units
+    (:mod:`pytyche.analysis.decision`).
     """
     draws = validate_reward_draws(reward_draws, segmentation.arm_names)
     n_segments = len(segmentation.segments)
@@ -332,6 +337,8 @@ def segment_recommendations(
                     thresholds=thresholds,
                     information_ratio=information_ratio,
                     seed=seed,
+                    baseline=float(means[:, segment.id, 0].mean()),
+                    units=units,
                 )
             )
     return tuple(summaries)

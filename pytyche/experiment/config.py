@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pytyche.analysis.decision import THRESHOLD_UNITS
 from pytyche.experiment.plan import _validate_treatments
 
 __all__ = ["ExperimentConfig", "SeedStream", "round_seed"]
@@ -68,7 +69,12 @@ class ExperimentConfig:
     thompson_epsilon : float
         Minimum probability of every arm in every segment of the Optimized cell.
     min_practical_effect : float
-        Smallest effect worth shipping, in outcome units (for P(meaningful)).
+        Smallest effect worth shipping (for P(meaningful)): with ``threshold_units=
+        "relative"`` (default) a lift relative to the control's mean in the segment (0.02:
+        2%, for revenue and conversion alike); with ``"absolute"``, outcome units.
+    threshold_units : {"relative", "absolute"}
+        Units of ``min_practical_effect`` (and of the decision labels' expected-loss
+        tolerance; the graduation rule has its own ``units``).
     drift_alpha : float
         Family-wise false-alarm rate of the per-round drift flags.
     seed : int
@@ -84,6 +90,7 @@ class ExperimentConfig:
     max_analysis_visitors: int = 20_000
     thompson_epsilon: float = 0.02
     min_practical_effect: float = 0.02
+    threshold_units: str = "relative"
     drift_alpha: float = 0.01
     seed: int = 0
 
@@ -108,6 +115,10 @@ class ExperimentConfig:
             )
         if not (math.isfinite(self.min_practical_effect) and self.min_practical_effect >= 0):
             raise ValueError(f"min_practical_effect must be >= 0, got {self.min_practical_effect}")
+        if self.threshold_units not in THRESHOLD_UNITS:
+            raise ValueError(
+                f"threshold_units must be one of {THRESHOLD_UNITS}, got {self.threshold_units!r}"
+            )
         if not 0.0 < self.drift_alpha < 1.0:
             raise ValueError(f"drift_alpha must be in (0, 1), got {self.drift_alpha}")
         _check_int("seed", self.seed, 0, 2**63 - 1)

@@ -166,6 +166,7 @@ _ANALYSIS_FIELDS = {
     "max_analysis_visitors",
     "thompson_epsilon",
     "min_practical_effect",
+    "threshold_units",
     "drift_alpha",
 }
 
@@ -498,6 +499,7 @@ class SequentialExperiment(Iterator[Round]):
             segmentation,
             draws,
             min_practical_effect=config.min_practical_effect,
+            units=config.threshold_units,
             information_ratio=next_size / cumulative.n_visitors,
             seed=config.seed_for(index, SeedStream.DECISION),
         )

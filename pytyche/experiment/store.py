@@ -386,7 +386,9 @@ def load_experiment(
     if graduation_rule is None:
         if rule_meta["type"] != "expected_loss":
             raise ValueError("this experiment used a custom graduation rule: pass graduation_rule=")
-        graduation_rule = ExpectedLossRule(**{k: v for k, v in rule_meta.items() if k != "type"})
+        rule_fields = {k: v for k, v in rule_meta.items() if k != "type"}
+        rule_fields.setdefault("units", "absolute")  # written before relative thresholds
+        graduation_rule = ExpectedLossRule(**rule_fields)
     if meta["calibrated"] and calibration is None:
         stored = store.path / "calibration.json"
         if not stored.exists():
@@ -396,6 +398,7 @@ def load_experiment(
         calibration = Calibration.from_dict(json.loads(stored.read_text()))
     config = meta["config"]
     config["treatments"] = tuple(config["treatments"])
+    config.setdefault("threshold_units", "absolute")  # written before relative thresholds
     experiment = SequentialExperiment(
         generator=generator,
         schedule=schedule if schedule is not None else stored_schedule,

@@ -6,10 +6,13 @@ One round is simulated in four pure stages:
 2. :func:`compute_potential_outcomes` — for **every visitor under every arm**: the probit
    conversion index η_a(x) = η_0(x) + δ_a(x), the log-spend location μ_a(x) = μ_0(x) +
    γ_a(x), the conversion probability p_a(x) = Φ(η_a(x)), the mean spend of a converter
-   m_a(x) = exp(μ_a(x) + σ²/2) and the revenue per visitor p_a(x)·m_a(x);
+   m_a(x) = exp(μ_a(x) + σ²/2) and the revenue per visitor p_a(x)·m_a(x) (with a whale
+   share w, ``m_a(x) = exp(μ_a(x) + σ²/2)·(1 − w + w·e^Δ)``);
 3. assignment by the plan's cells (:func:`pytyche.experiment.cells.assign_visitors`);
 4. :func:`draw_outcomes` — conversion ~ Bernoulli(p_a(x)) and, for converters,
-   log spend ~ N(μ_a(x), σ²) for the arm a actually received.
+   log spend ~ N(μ_a(x), σ²) for the arm a actually received; with a whale share w, each
+   converter is independently a "whale" with probability w, whose log spend is shifted
+   by Δ (a two-component log-normal mixture, not log-normal).
 
 Because stage 2 covers all arms, the truth handed out (sealed in a
 :class:`~pytyche.contracts.Truth`) is exact, not estimated. Covariates, assignment and
@@ -157,6 +160,10 @@ class HurdleDGP:
         Log-scale standard deviation σ of spend (σ ≈ 1 is a heavy tail).
     segments : Segmentation
         Planted segments reported in the truth.
+    whale_share : float, default 0
+        Probability w that a converter is a "whale", independent of arm and covariates.
+    whale_log_shift : float, default 0
+        Δ added to a whale's log spend (``e^Δ`` times the spend of an ordinary converter).
     """
 
     covariates: CovariateModel | MixtureCovariateModel
@@ -166,6 +173,8 @@ class HurdleDGP:
     spend_effects: tuple[Surface, ...]
     spend_sigma: float
     segments: Segmentation
+    whale_share: float = 0.0
+    whale_log_shift: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conversion_effects", tuple(self.conversion_effects))
@@ -179,6 +188,15 @@ class HurdleDGP:
             raise ValueError("expected effects for at least one active arm (K >= 2)")
         if not (np.isfinite(self.spend_sigma) and self.spend_sigma > 0):
             raise ValueError(f"spend_sigma must be positive, got {self.spend_sigma!r}")
+        if not 0.0 <= self.whale_share < 1.0:
+            raise ValueError(f"whale_share must be in [0, 1), got {self.whale_share!r}")
+        if not np.isfinite(self.whale_log_shift):
+            raise ValueError(f"whale_log_shift must be finite, got {self.whale_log_shift!r}")
+
+    @property
+    def whale_factor(self) -> float:
+        """``1 − w + w·e^Δ``: the whales' factor on the mean spend of a converter."""
+        return 1.0 - self.whale_share + self.whale_share * float(np.exp(self.whale_log_shift))
 
     @property
     def n_arms(self) -> int:
@@ -262,8 +280,9 @@ class PotentialOutcomes(NamedTuple):
     conversion_index : probit index η.
     log_spend_location : log-normal location μ.
     conversion_probability : Φ(η).
-    mean_spend : exp(μ + σ²/2), mean spend of a converter.
+    mean_spend : exp(μ + σ²/2)·(1 − w + w·e^Δ), mean spend of a converter.
     spend_sigma : σ (scalar).
+    whale_share, whale_log_shift : w and Δ of the whale mixture (scalars).
     """
 
     conversion_index: np.ndarray
@@ -271,6 +290,8 @@ class PotentialOutcomes(NamedTuple):
     conversion_probability: np.ndarray
     mean_spend: np.ndarray
     spend_sigma: float
+    whale_share: float = 0.0
+    whale_log_shift: float = 0.0
 
     @property
     def revenue_per_visitor(self) -> np.ndarray:
@@ -322,8 +343,10 @@ def compute_potential_outcomes(dgp: HurdleDGP, design: Design) -> PotentialOutco
         conversion_index=eta,
         log_spend_location=mu,
         conversion_probability=ndtr(eta),
-        mean_spend=np.exp(mu + 0.5 * sigma**2),
+        mean_spend=np.exp(mu + 0.5 * sigma**2) * dgp.whale_factor,
         spend_sigma=sigma,
+        whale_share=float(dgp.whale_share),
+        whale_log_shift=float(dgp.whale_log_shift),
     )
 
 
@@ -394,7 +417,11 @@ def draw_outcomes(
     # Draw both uniforms and normals for everyone so a visitor's randomness does not depend
     # on the arms of the others.
     converted = (rng.random(len(rows)) < p).astype(np.int64)
-    spend = np.exp(mu + outcomes.spend_sigma * rng.standard_normal(len(rows)))
+    log_spend = mu + outcomes.spend_sigma * rng.standard_normal(len(rows))
+    if outcomes.whale_share > 0:  # an extra stream only then: whale-free draws stay as they were
+        whale = rng.random(len(rows)) < outcomes.whale_share
+        log_spend = log_spend + np.where(whale, outcomes.whale_log_shift, 0.0)
+    spend = np.exp(log_spend)
     return converted, np.where(converted == 1, spend, 0.0)
 
 

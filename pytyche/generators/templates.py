@@ -15,7 +15,10 @@ shop's visitors — ``visits_30d`` (count), ``tenure_days`` (count), ``cart_valu
 joined by a Gaussian copula — a baseline conversion of about 4% that rises with visits,
 tenure, membership and desktop use, and log-normal spend (σ = 1 by default, mean ≈ $80)
 rising with cart value. Their arm effects are a log-lift surface ℓ_a(x): conversion moves
-by ℓ_a(x) and spend by ℓ_a(x)/2.
+by ℓ_a(x) and spend by ℓ_a(x)/2. Their shared keyword options (:class:`StorefrontOptions`)
+change the reference conversion and the spend spread, move one channel only
+(``effect_channels="conversion"`` or ``"spend"``), or mix "whales" into the converters
+(``whale_share``, ``whale_multiplier``: spend that is not log-normal).
 
 Cluster templates (``clustered``, ``clustered_realistic``, ``drift``) draw a latent customer
 cluster first — ``loyal_regulars``, ``bargain_hunters``, ``new_visitors``, ``big_basket`` —
@@ -32,8 +35,10 @@ on ``big_basket``: about 1.76 given x against 2.40 given the cluster).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -62,8 +67,10 @@ from pytyche.generators.surfaces import (
 )
 
 __all__ = [
+    "CHANNELS",
     "CLUSTERS",
     "TEMPLATES",
+    "StorefrontOptions",
     "Template",
     "clustered",
     "clustered_realistic",
@@ -141,25 +148,74 @@ def _storefront_baselines(base_conversion: float) -> tuple[Surface, Surface]:
     return conversion, spend
 
 
+CHANNELS = ("both", "conversion", "spend")
+"""Which hurdle channels a storefront template's effects move (``effect_channels``)."""
+
+
+class StorefrontOptions(TypedDict, total=False):
+    """Keyword options shared by the storefront templates (all optional).
+
+    Attributes
+    ----------
+    base_conversion : float
+        Reference conversion probability (default 0.04).
+    spend_sigma : float
+        Log-scale standard deviation of a converter's spend (default 1).
+    effect_channels : str
+        ``"both"`` (default): conversion moves by the log-lift ℓ_a(x) and spend by ℓ_a(x)/2;
+        ``"conversion"``: conversion only (spend per converter is unaffected);
+        ``"spend"``: spend only, by the full ℓ_a(x) (conversion is unaffected).
+    whale_share, whale_multiplier : float
+        A share ``w`` of converters (default 0) are "whales" who spend ``whale_multiplier``
+        times as much (default 1): log spend becomes a two-component normal mixture.
+    """
+
+    base_conversion: float
+    spend_sigma: float
+    effect_channels: str
+    whale_share: float
+    whale_multiplier: float
+
+
 def _storefront_scenario(
     name: str,
     description: str,
     lifts: Sequence[Surface],
     segments: Segmentation,
-    base_conversion: float,
-    spend_sigma: float,
+    *,
+    base_conversion: float = STOREFRONT_CONVERSION,
+    spend_sigma: float = 1.0,
+    effect_channels: str = "both",
+    whale_share: float = 0.0,
+    whale_multiplier: float = 1.0,
 ) -> Scenario:
-    """Storefront DGP whose arm a lifts conversion by ℓ_a(x) and spend by ℓ_a(x)/2."""
+    """Storefront DGP whose arm a moves the channels named by ``effect_channels`` by ℓ_a(x)."""
     base_conversion = _check_probability(base_conversion, "base_conversion")
+    if effect_channels not in CHANNELS:
+        raise ValueError(f"effect_channels must be one of {CHANNELS}; got {effect_channels!r}")
+    if not (np.isfinite(whale_multiplier) and whale_multiplier > 0):
+        raise ValueError(f"whale_multiplier must be positive; got {whale_multiplier!r}")
     conversion, spend = _storefront_baselines(base_conversion)
+    zero = [ConstantSurface(0.0) for _ in lifts]
+    spend_share = {"both": 0.5, "conversion": 0.0, "spend": 1.0}[effect_channels]
+    conversion_effects = (
+        zero
+        if effect_channels == "spend"
+        else [ProbitLiftSurface(lift, base_conversion) for lift in lifts]
+    )
+    spend_effects = (
+        zero if spend_share == 0 else [scale_surface(lift, spend_share) for lift in lifts]
+    )
     dgp = HurdleDGP(
         covariates=_storefront_covariates(),
         conversion_baseline=conversion,
         spend_baseline=spend,
-        conversion_effects=tuple(ProbitLiftSurface(lift, base_conversion) for lift in lifts),
-        spend_effects=tuple(scale_surface(lift, 0.5) for lift in lifts),
+        conversion_effects=tuple(conversion_effects),
+        spend_effects=tuple(spend_effects),
         spend_sigma=spend_sigma,
         segments=segments,
+        whale_share=float(whale_share),
+        whale_log_shift=float(np.log(whale_multiplier)),
     )
     return Scenario(name, ((0, dgp),), description)
 
@@ -179,9 +235,7 @@ def _alternating(K: int) -> np.ndarray:
     return np.where(np.arange(1, K) % 2 == 1, 1.0, -1.0)
 
 
-def constant(
-    K: int, effect_scale: float, *, base_conversion: float = 0.04, spend_sigma: float = 1.0
-) -> Scenario:
+def constant(K: int, effect_scale: float, **options: Unpack[StorefrontOptions]) -> Scenario:
     """Homogeneous effect: every visitor gains the same lift.
 
     Arm j (1..K-1) has log-lift ℓ_j = effect_scale · j/(K-1) for everyone, so the last arm is
@@ -193,14 +247,11 @@ def constant(
         "every visitor gains the same lift; the last arm is best everywhere",
         lifts,
         Segmentation.from_rules([("all", "True")]),
-        base_conversion,
-        spend_sigma,
+        **options,
     )
 
 
-def null(
-    K: int, effect_scale: float, *, base_conversion: float = 0.04, spend_sigma: float = 1.0
-) -> Scenario:
+def null(K: int, effect_scale: float, **options: Unpack[StorefrontOptions]) -> Scenario:
     """No effect anywhere: every arm has exactly the control's potential outcomes.
 
     ``effect_scale`` is accepted for a uniform signature and ignored. Planted segment: ``all``.
@@ -211,26 +262,15 @@ def null(
         "no arm has any effect on any visitor",
         lifts,
         Segmentation.from_rules([("all", "True")]),
-        base_conversion,
-        spend_sigma,
+        **options,
     )
     dgp = scenario.regimes[0][1]
     zero = tuple(ConstantSurface(0.0) for _ in range(K - 1))
-    exact = HurdleDGP(
-        dgp.covariates,
-        dgp.conversion_baseline,
-        dgp.spend_baseline,
-        zero,
-        zero,
-        dgp.spend_sigma,
-        dgp.segments,
-    )
+    exact = dataclasses.replace(dgp, conversion_effects=zero, spend_effects=zero)
     return Scenario("null", ((0, exact),), scenario.description)
 
 
-def reversal(
-    K: int, effect_scale: float, *, base_conversion: float = 0.04, spend_sigma: float = 1.0
-) -> Scenario:
+def reversal(K: int, effect_scale: float, **options: Unpack[StorefrontOptions]) -> Scenario:
     """Sign reversal between new and established customers.
 
     Segment ``new_customers`` is ``tenure_days < 90``, ``established`` the rest. Odd arms
@@ -250,17 +290,14 @@ def reversal(
         "the reverse",
         lifts,
         Segmentation.from_rules([("new_customers", "tenure_days < 90"), ("established", "True")]),
-        base_conversion,
-        spend_sigma,
+        **options,
     )
 
 
 _SPARSE_RULE = "is_member == 1 and visits_30d >= 4"
 
 
-def sparse_benefit(
-    K: int, effect_scale: float, *, base_conversion: float = 0.04, spend_sigma: float = 1.0
-) -> Scenario:
+def sparse_benefit(K: int, effect_scale: float, **options: Unpack[StorefrontOptions]) -> Scenario:
     """Only a small segment responds.
 
     Segment ``engaged_members`` (``is_member == 1 and visits_30d >= 4``, about 6% of visitors)
@@ -279,8 +316,7 @@ def sparse_benefit(
         f"only engaged members ({_SPARSE_RULE}) respond; zero effect elsewhere",
         lifts,
         Segmentation.from_rules([("engaged_members", _SPARSE_RULE), ("no_effect", "True")]),
-        base_conversion,
-        spend_sigma,
+        **options,
     )
 
 
@@ -289,9 +325,7 @@ def _sparse_lift(design: pd.DataFrame, size: float) -> np.ndarray:
     return np.where(engaged, size, 0.0)
 
 
-def nonlinear(
-    K: int, effect_scale: float, *, base_conversion: float = 0.04, spend_sigma: float = 1.0
-) -> Scenario:
+def nonlinear(K: int, effect_scale: float, **options: Unpack[StorefrontOptions]) -> Scenario:
     """Smooth non-monotone effects in cart value, modulated by visits.
 
     With z_cart and z_visits the standardised log cart value and log visits, arm j has
@@ -318,8 +352,7 @@ def nonlinear(
                 ("high_cart", "True"),
             ]
         ),
-        base_conversion,
-        spend_sigma,
+        **options,
     )
 
 
@@ -330,7 +363,7 @@ def _nonlinear_lift(design: pd.DataFrame, size: float, phase: float) -> np.ndarr
 
 
 def monotone_gradient(
-    K: int, effect_scale: float, *, base_conversion: float = 0.04, spend_sigma: float = 1.0
+    K: int, effect_scale: float, **options: Unpack[StorefrontOptions]
 ) -> Scenario:
     """Effect rising monotonically with engagement.
 
@@ -357,8 +390,7 @@ def monotone_gradient(
                 ("visits_7_plus", "True"),
             ]
         ),
-        base_conversion,
-        spend_sigma,
+        **options,
     )
 
 
@@ -366,9 +398,7 @@ def _gradient_lift(design: pd.DataFrame, size: float) -> np.ndarray:
     return size * (2.0 * ndtr(_standardized(design, "visits_30d")) - 1.0)
 
 
-def interaction_only(
-    K: int, effect_scale: float, *, base_conversion: float = 0.04, spend_sigma: float = 1.0
-) -> Scenario:
+def interaction_only(K: int, effect_scale: float, **options: Unpack[StorefrontOptions]) -> Scenario:
     """Effect through an interaction only, with no main effect of either covariate.
 
     ℓ_j(x) = s_j·m_j·effect_scale·d(x)·g(x) with d = +1 on mobile, -1 otherwise, g = +1 for
@@ -394,8 +424,7 @@ def interaction_only(
                 ("other_guest", "True"),
             ]
         ),
-        base_conversion,
-        spend_sigma,
+        **options,
     )
 
 

@@ -19,8 +19,13 @@ from pytyche.analysis import (
 
 FRAME = pd.DataFrame({"visits_30d": np.arange(1000) % 10, "device": ["mobile", "desktop"] * 500})
 RNG = np.random.default_rng(0)
-CLEAR = recommendation_summary(RNG.normal(0.10, 0.01, 2000), treatment="a")
-UNCLEAR = recommendation_summary(RNG.normal(0.01, 0.05, 2000), treatment="a")
+# a control mean of 1 makes the relative thresholds equal to their absolute values
+CLEAR = recommendation_summary(
+    RNG.normal(0.10, 0.01, 2000), treatment="a", baseline=1.0, units="relative"
+)
+UNCLEAR = recommendation_summary(
+    RNG.normal(0.01, 0.05, 2000), treatment="a", baseline=1.0, units="relative"
+)
 
 
 def pair(rule: str, summary=CLEAR, treatment: str = "a") -> PairEvidence:
@@ -29,6 +34,39 @@ def pair(rule: str, summary=CLEAR, treatment: str = "a") -> PairEvidence:
 
 def history(*rounds: list[PairEvidence]) -> list[RoundEvidence]:
     return [RoundEvidence(i, tuple(pairs)) for i, pairs in enumerate(rounds)]
+
+
+def test_relative_tolerance_means_the_same_share_of_any_control_mean():
+    rng = np.random.default_rng(1)
+    lift = rng.normal(0.05, 0.012, 4000)  # a 5% relative lift, 1.2% posterior sd
+    rule = ExpectedLossRule(expected_loss_max=0.0005)
+    verdicts = []
+    for baseline in (0.04, 3.7, 250.0):  # a conversion rate, revenue per visitor, an order value
+        summary = recommendation_summary(
+            lift * baseline, treatment="a", baseline=baseline, units="relative"
+        )
+        assert summary.min_practical_effect == pytest.approx(0.02 * baseline)
+        assert summary.expected_loss_ship_relative == pytest.approx(
+            np.mean(np.maximum(-lift, 0)), rel=1e-9
+        )
+        verdicts.append((summary.probability_meaningful, rule.holds(summary)))
+    assert len(set(verdicts)) == 1 and verdicts[0][1]
+    # read in outcome units, the same 5% lift is never "meaningful" on a 4% conversion rate
+    # (0.002 < 0.02) and always on a $250 order value
+    absolute = ExpectedLossRule(expected_loss_max=0.0005, units="absolute")
+    held = [absolute.holds(recommendation_summary(lift * b, treatment="a")) for b in (0.04, 250.0)]
+    assert held == [False, True]
+
+
+def test_relative_units_need_a_positive_control_mean():
+    draws = np.random.default_rng(2).normal(0.1, 0.01, 500)
+    with pytest.raises(ValueError, match="threshold_units='absolute'"):
+        recommendation_summary(draws, treatment="a", baseline=0.0, units="relative")
+    summary = recommendation_summary(draws, treatment="a")  # absolute: no baseline needed
+    with pytest.raises(ValueError, match="baseline=None"):
+        ExpectedLossRule().holds(summary)
+    with pytest.raises(ValueError, match="units must be one of"):
+        ExpectedLossRule(units="percent")
 
 
 def test_rule_holds_only_when_all_three_thresholds_clear():
@@ -80,8 +118,8 @@ def test_segments_must_match_by_overlap_and_treatment():
 
 def test_round_evidence_from_a_segmentation():
     rng = np.random.default_rng(1)
-    rewards = np.zeros((1000, 2))
-    rewards[:, 1] = np.where(FRAME["visits_30d"].to_numpy() < 4, 0.1, -0.1)
+    rewards = np.ones((1000, 2))  # control mean 1: relative thresholds equal absolute ones
+    rewards[:, 1] += np.where(FRAME["visits_30d"].to_numpy() < 4, 0.1, -0.1)
     draws = rewards[None] + 0.01 * rng.normal(size=(50, 1000, 2))
     segmentation = fit_segments(
         FRAME, draws, ("control", "a"), config=PolicyTreeConfig(max_depth=1), n_bootstrap=0

@@ -139,13 +139,18 @@ def test_calibrator_intervals_are_used_and_labelled():
 
 def test_segment_recommendations_cover_every_pair():
     frame = covariates(800, seed=9)
-    draws = planted_draws(frame, n_draws=40, noise=0.3, seed=10)
+    draws = planted_draws(frame, n_draws=40, noise=0.3, seed=10) + 5.0  # control mean ≈ 5
     result = fit_segments(frame, draws, ARMS, config=PolicyTreeConfig(max_depth=2), n_bootstrap=0)
     summaries = segment_recommendations(result, draws)
     assert len(summaries) == len(result.segments) * (len(ARMS) - 1)
     for summary in summaries:
         segment = result.segments[summary.segment_id]
         assert summary.effect_mean == pytest.approx(segment.gate_estimate[summary.treatment])
+        control = draws[:, result.leaf_index == summary.segment_id, 0].mean()
+        assert summary.baseline == pytest.approx(control)
+        assert summary.min_practical_effect == pytest.approx(0.02 * control)
+    absolute = segment_recommendations(result, draws, units="absolute")
+    assert {s.min_practical_effect for s in absolute} == {0.02}
 
 
 def test_jaccard_matrix_known_values():

@@ -156,3 +156,17 @@ def test_a_stored_experiment_keeps_operator_plans(fast_fit, tmp_path):
     )
     exp.set_next_plan(plan)
     assert load_experiment(tmp_path / "exp").next_recommendation == plan
+
+
+def test_a_store_written_before_relative_thresholds_keeps_absolute_ones(fast_fit, tmp_path):
+    exp = build(store=tmp_path / "exp")
+    advance(exp)
+    assert exp.config.threshold_units == "relative" and exp.graduation_rule.units == "relative"
+    meta_path = tmp_path / "exp" / "experiment.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["config"]["threshold_units"], meta["graduation_rule"]["units"]
+    meta_path.write_text(json.dumps(meta))
+    loaded = load_experiment(tmp_path / "exp")
+    # the thresholds keep the meaning they had when the experiment was started
+    assert loaded.config.threshold_units == "absolute"
+    assert loaded.graduation_rule.units == "absolute"

@@ -246,3 +246,46 @@ def test_user_templates_can_be_registered_and_used():
         TEMPLATES.pop("flat_test")
     with pytest.raises(TypeError, match="template must be callable"):
         register_template("nope", 3)
+
+
+@pytest.mark.parametrize("template", ["reversal", "monotone_gradient", "interaction_only"])
+def test_effect_channels_move_only_the_named_channel(template):
+    _, both = truth_of(template, effect_scale=0.3)
+    _, conversion = truth_of(template, effect_scale=0.3, effect_channels="conversion")
+    _, spend = truth_of(template, effect_scale=0.3, effect_channels="spend")
+    np.testing.assert_allclose(conversion.conversion_probability, both.conversion_probability)
+    np.testing.assert_allclose(spend_lift(conversion), 0.0, atol=1e-12)
+    np.testing.assert_allclose(spend.conversion_probability.std(axis=1), 0.0, atol=1e-12)
+    # "spend" moves log spend by the full log-lift, "both" by half of it
+    np.testing.assert_allclose(spend_lift(spend), 2.0 * spend_lift(both), atol=1e-12)
+    with pytest.raises(ValueError, match="effect_channels must be one of"):
+        truth_of(template, effect_channels="revenue")
+
+
+def test_whale_mixture_sets_the_mean_spend_and_the_draws_follow_it():
+    share, multiplier = 0.05, 20.0
+    data, truth = truth_of("constant", n=200_000, whale_share=share, whale_multiplier=multiplier)
+    _, plain = truth_of("constant", n=200_000)
+    factor = 1 - share + share * multiplier
+    np.testing.assert_allclose(truth.mean_spend, plain.mean_spend * factor, rtol=1e-12)
+    frame = data.frame
+    converters = frame["revenue"] > 0
+    arm = data.arm_index[converters.to_numpy()]
+    expected = truth.mean_spend[converters.to_numpy(), arm]
+    observed = frame.loc[converters, "revenue"].to_numpy()
+    # the mean of spend / E[spend | x, a] over converters is 1 within its Monte-Carlo error
+    ratio = observed / expected
+    assert abs(ratio.mean() - 1.0) < 4 * ratio.std() / np.sqrt(ratio.size)
+    # whales exist: a whale spends more than 8x its expectation with probability
+    # P(N(0, 1) > 0.25) = 0.40, an ordinary converter with P(N(0, 1) > 3.2) < 0.001
+    assert np.mean(ratio > 8) > 0.3 * share
+    with pytest.raises(ValueError, match="whale_share"):
+        truth_of("constant", whale_share=1.0)
+    with pytest.raises(ValueError, match="whale_multiplier"):
+        truth_of("constant", whale_share=0.1, whale_multiplier=0.0)
+
+
+def test_whale_free_templates_draw_exactly_as_before():
+    data, _ = truth_of("reversal", n=2_000)
+    same, _ = truth_of("reversal", n=2_000, whale_share=0.0, whale_multiplier=5.0)
+    np.testing.assert_array_equal(data.frame["revenue"], same.frame["revenue"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
-from bcf_synthetic import hurdle_experiment
+from bcf_synthetic import continuous_experiment, hurdle_experiment
 
 from pytyche.analysis.convergence import ConvergenceWarning
 from pytyche.inference import BCFConfig, fit
@@ -25,3 +27,15 @@ def test_a_short_chain_warns_and_names_the_quantity():
     # 16 draws in all: no quantity can reach a bulk ESS of 100
     assert not table["mixed"].any() and (table["ess_bulk"] < 100).all()
     assert np.isfinite(table["rhat"]).all()
+
+
+def test_a_long_chain_on_an_easy_problem_does_not_warn():
+    planted = continuous_experiment(seed=2, n=300, num_arms=2)
+    config = BCFConfig(
+        num_mu_trees=10, num_tau_trees=5, max_depth=3, num_warmup=300, num_draws=400, num_chains=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        posterior = fit(planted.data, config=config, seed=0)
+    table = posterior.mixing()
+    assert table["mixed"].all(), table

@@ -78,7 +78,7 @@ def staged_history(n_rounds: int = 3, n_visitors: int = 600, seed: int = 0) -> t
     )
     rng = np.random.default_rng(seed)
     plan = cold_start_plan(HISTORY_ARMS, n_visitors)
-    rule = ExpectedLossRule(sustained_rounds=2)
+    rule = ExpectedLossRule(sustained_rounds=2, units="absolute")
     rounds, datasets, evidence = [], [], []
     for index in range(n_rounds):
         data, _ = generator(index, plan)
@@ -90,7 +90,7 @@ def staged_history(n_rounds: int = 3, n_visitors: int = 600, seed: int = 0) -> t
         segmentation = fit_segments(
             covariates, draws, HISTORY_ARMS, config=PolicyTreeConfig(max_depth=2), n_bootstrap=5
         )
-        recommendations = segment_recommendations(segmentation, draws)
+        recommendations = segment_recommendations(segmentation, draws, units="absolute")
         evidence.append(round_evidence(index, segmentation, recommendations))
         candidates = rule.candidates(evidence, covariates)
         next_plan = NextRoundPlan(
