@@ -1,7 +1,7 @@
 """Scenario templates: named DGPs with documented planted structure, and their registry.
 
 A template is a callable ``template(K, effect_scale, **kwargs) -> Scenario``. Every built-in
-template plants effects on both hurdle channels, so each metric (revenue per visitor,
+template plants effects on both hurdle channels by default, so each metric (revenue per visitor,
 conversion rate, revenue per converter) has signal, and documents which visitors gain.
 
 ``effect_scale`` is a **log relative lift**: an effect of size ℓ multiplies the conversion
