@@ -110,6 +110,10 @@ class PosteriorSpec:
     mean_propensity
         ``(K − 1,)`` training-mean propensities of the active arms, used for new visitors
         whose frame has no ``propensity_<arm>`` columns.
+    treatment_center
+        ``(K − 1,)`` the vector subtracted from the treatment forest's one-hot arm basis
+        (``BCFConfig.treatment_coding``): arm ``a``'s fit is ``offset + μ + τᵀ(e_a − c)``.
+        Zeros for the indicator coding (and for files written before it existed).
     """
 
     family: MetricFamily
@@ -121,6 +125,12 @@ class PosteriorSpec:
     mu_bins: BinSpec
     tau_bins: BinSpec
     mean_propensity: np.ndarray
+    treatment_center: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.treatment_center is None:
+            zeros = np.zeros(len(self.arms) - 1)
+            object.__setattr__(self, "treatment_center", zeros)
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,7 @@ class Posterior:
         extra = mcmc.get_extra_fields(group_by_chain=True)
         prepared = mcmc.sampler.prepared(problem)
         return cls._build(
+            center=np.asarray(prepared.center, np.float64),
             sites=samples,
             fit=extra["fit"],
             info=extra["info"],
@@ -273,6 +284,7 @@ class Posterior:
             Default metric.
         """
         return cls._build(
+            center=np.asarray(run.arrays.data["center"], np.float64),
             sites=draws.z,
             fit=draws.fit,
             info=draws.info,
@@ -297,6 +309,7 @@ class Posterior:
         problem: Any,
         bins: tuple,
         metric: Metric | None,
+        center: np.ndarray,
     ) -> Posterior:
         spec = PosteriorSpec(
             family=problem.family,
@@ -308,6 +321,7 @@ class Posterior:
             mu_bins=bins[0],
             tau_bins=bins[1],
             mean_propensity=problem.propensity.mean(axis=0),
+            treatment_center=center,
         )
         forests = None
         if mu_trees is not None:
@@ -530,11 +544,9 @@ class Posterior:
             flat(f.tau_split_var), flat(f.tau_split_bin), flat(f.tau_leaf_value), tau_bins
         )  # (D, C, n, K-1)
         control = np.zeros((*tau.shape[:3], 1), np.float32)
-        fit = (
-            self.spec.offset[None, :, None, None]
-            + mu[..., None]
-            + np.concatenate([control, tau], axis=-1)
-        )
+        per_arm = np.concatenate([control, tau], axis=-1)
+        per_arm -= (tau @ self.spec.treatment_center.astype(np.float32))[..., None]
+        fit = self.spec.offset[None, :, None, None] + mu[..., None] + per_arm
         return fit.reshape(chains, draws, *fit.shape[1:]).astype(np.float32)
 
     # ---------------------------------------------------------------- ArviZ
@@ -588,6 +600,7 @@ class Posterior:
             )
         arrays["offset"] = (["channel"], spec.offset)
         arrays["mean_propensity"] = (["arm"], spec.mean_propensity)
+        arrays["treatment_center"] = (["arm"], spec.treatment_center)
         tree["bcf_draws"] = xr.DataTree(xr.Dataset(arrays))
         frame = self.data.frame
         columns = {str(c): (["row"], _storable(frame[c])) for c in frame.columns}
@@ -643,6 +656,9 @@ class Posterior:
             mu_bins=bins["mu_bins"],
             tau_bins=bins["tau_bins"],
             mean_propensity=draws["mean_propensity"].values,
+            treatment_center=(
+                draws["treatment_center"].values if "treatment_center" in draws else None
+            ),
         )
         forests = None
         if "mu_split_var" in draws:

@@ -273,11 +273,15 @@ class _Indicator(NamedTuple):
     ``0`` for the zero vector and ``k`` for the unit vector ``e_k``, ``1 ≤ k ≤ K``).
     Then ``s_ℓck = Σ w r`` and ``B_ℓc = diag(Σ w)`` over the channel's visitors of leaf ``ℓ``
     in slot ``k``: one scatter per channel on the combined index ``ℓ·(K + 1) + slot``.
+    With ``center`` ``c`` ``(K,)`` the basis is ``e_slot − c`` instead (slot 0: ``−c``); the
+    same scatter, kept for every slot, gives ``s = s_{1:K} − c Σ_k s_k`` and the dense
+    ``B = diag(w_{1:K}) − c wᵀ − w cᵀ + (Σ_k w_k) c cᵀ``.
     """
 
     rows: tuple[jax.Array | None, ...]
     weight: tuple[jax.Array | None, ...]
     slot: tuple[jax.Array | None, ...]
+    center: jax.Array | None = None
 
 
 class _Dense(NamedTuple):
@@ -394,8 +398,10 @@ def _indicator_statistics(
     grown_count: jax.Array,
     basis_dim: int,
 ) -> tuple[jax.Array, jax.Array]:
-    """``s`` ``(S, C, K)`` and the diagonal of ``B`` ``(S, C, K)`` of one tree's slots."""
+    """``s`` ``(S, C, K)`` and ``B`` of one tree's slots: its diagonal ``(S, C, K)``, or
+    with a ``center`` the dense ``(S, C, K, K)`` matrix."""
     slots = grown_count.shape[0]
+    centered = design.center is not None
     sums, weights = [], []
     for c, (weight, slot) in enumerate(zip(design.weight, design.slot, strict=True)):
         width = 1 if slot is None else basis_dim + 1
@@ -407,12 +413,34 @@ def _indicator_statistics(
         else:
             w = jnp.ones_like(r) if weight is None else weight
             # Both sums in one pass: a complex scatter adds (w r, w) pairs.
-            both = _scatter(jax.lax.complex(r, w), index[c], slots * width)
-            both = both.reshape(slots, width)[:, width - basis_dim :]
-            s, b = both.real, both.imag
+            both = _scatter(jax.lax.complex(r, w), index[c], slots * width).reshape(slots, width)
+            if centered and slot is not None:
+                s, b = _centered_statistics(both.real, both.imag, design.center)
+            else:
+                both = both[:, width - basis_dim :]
+                s, b = both.real, both.imag
         sums.append(s)
         weights.append(b)
     return jnp.stack(sums, axis=1), jnp.stack(weights, axis=1)
+
+
+def _centered_statistics(
+    slot_sums: jax.Array, slot_weights: jax.Array, center: jax.Array
+) -> tuple[jax.Array, jax.Array]:
+    """``s`` ``(S, K)`` and ``B`` ``(S, K, K)`` of the basis ``e_slot − c`` from the per-slot
+    sums ``Σ w r`` and ``Σ w`` ``(S, K + 1)`` (slot 0 is the zero vector before centring)."""
+    total_sum = jnp.sum(slot_sums, axis=1, keepdims=True)
+    total_weight = jnp.sum(slot_weights, axis=1)[:, None, None]
+    w = slot_weights[:, 1:]
+    s = slot_sums[:, 1:] - center * total_sum
+    cross = center[None, :, None] * w[:, None, :]
+    b = (
+        jax.vmap(jnp.diag)(w)
+        - cross
+        - jnp.swapaxes(cross, 1, 2)
+        + total_weight * (center[:, None] * center[None, :])
+    )
+    return s, b
 
 
 def _indicator_update(
@@ -421,13 +449,17 @@ def _indicator_update(
     index: list[jax.Array],
     delta: jax.Array,
 ) -> tuple[jax.Array, ...]:
-    """Add ``b_iᵀ δ_ℓ(i)c`` (``delta`` ``(S, C, K)``: old minus new leaf values) back."""
+    """Add ``b_iᵀ δ_ℓ(i)c`` (``delta`` ``(S, C, K)``: old minus new leaf values) back; with a
+    ``center`` ``b_iᵀ δ = δ_slot − cᵀ δ`` (``δ_0 = 0``), still one gather per visitor."""
     tables = []
     for c, slot in enumerate(design.slot):
         table = delta[:, c, 0]
         if slot is not None:
             zero = jnp.zeros_like(delta[:, c, :1])  # slot 0: the zero basis vector
-            table = jnp.concatenate([zero, delta[:, c, :]], axis=1).reshape(-1)
+            table = jnp.concatenate([zero, delta[:, c, :]], axis=1)
+            if design.center is not None:
+                table = table - (delta[:, c, :] @ design.center)[:, None]
+            table = table.reshape(-1)
         tables.append(table)
     # Materialise the small tables: fused into the gather, XLA recomputes them per visitor.
     tables = jax.lax.optimization_barrier(tables)
@@ -467,12 +499,18 @@ def _tree_step(
 
     if isinstance(design, _Indicator):
         index = _indicator_index(design, grown, basis_dim)
-        sums, weight_diag = _indicator_statistics(design, residuals, index, grown_count, basis_dim)
-        weight_diag = _fill_move_node(weight_diag, node)
-        terms = diagonal_posterior_terms(
-            inputs.noise, weight_diag, shared.noise_var, shared.leaf_prior_var
-        )
-        own_fit = weight_diag * inputs.leaf_value
+        sums, weight_stats = _indicator_statistics(design, residuals, index, grown_count, basis_dim)
+        weight_stats = _fill_move_node(weight_stats, node)
+        if design.center is None:
+            terms = diagonal_posterior_terms(
+                inputs.noise, weight_stats, shared.noise_var, shared.leaf_prior_var
+            )
+            own_fit = weight_stats * inputs.leaf_value
+        else:
+            terms = posterior_terms(
+                inputs.noise, weight_stats, shared.noise_var, shared.leaf_prior_var
+            )
+            own_fit = jnp.einsum("sckj,scj->sck", weight_stats, inputs.leaf_value)
     else:
         sums, weight_stats = _dense_statistics(design, residuals, grown, slots, basis_dim)
         weight_stats = _fill_move_node(weight_stats, node)
@@ -512,6 +550,7 @@ def _validate_shapes(
     residuals: jax.Array,
     basis: jax.Array | None,
     arm: jax.Array | None,
+    arm_center: jax.Array | None,
     channel_weight: jax.Array | None,
     channel_rows: Sequence[jax.Array | None] | None,
     noise_var: jax.Array,
@@ -531,6 +570,8 @@ def _validate_shapes(
         raise ValueError(f"basis must have shape {(n, basis_dim)}; got {basis.shape}")
     if arm is not None and (arm.shape != (n,) or not jnp.issubdtype(arm.dtype, jnp.integer)):
         raise ValueError(f"arm must be an integer array of shape {(n,)}; got {arm.shape}")
+    if arm_center is not None and (arm is None or jnp.shape(arm_center) != (basis_dim,)):
+        raise ValueError(f"arm_center needs arm and must have shape {(basis_dim,)}")
     if channel_weight is not None and channel_weight.shape != (num_channels, n):
         msg = f"channel_weight must have shape {(num_channels, n)}; got {channel_weight.shape}"
         raise ValueError(msg)
@@ -640,6 +681,7 @@ def sweep(
     prior: TreePrior = DEFAULT_PRIOR,
     basis: jax.Array | None = None,
     arm: jax.Array | None = None,
+    arm_center: jax.Array | None = None,
     channel_weight: jax.Array | None = None,
     channel_rows: Sequence[jax.Array | None] | None = None,
 ) -> tuple[ForestState, jax.Array, SweepInfo]:
@@ -669,6 +711,10 @@ def sweep(
         ``e_arm[i]`` (``1 ≤ arm ≤ K``) or the zero vector (``arm = 0``, e.g. control), i.e.
         ``basis = one_hot(arm)[:, 1:]``. Same draws as that ``basis`` up to float rounding,
         several times faster; exclusive with ``basis``.
+    arm_center
+        ``(K,)`` with ``arm``: the basis is ``one_hot(arm)[:, 1:] − arm_center`` instead
+        (BCF's centred treatment coding, e.g. the mean propensities of the active arms).
+        The statistics stay one scatter per channel; ``B`` is then dense.
     channel_weight
         ``(C, n)`` non-negative observation weights, 0 masks a visitor out of a channel
         (e.g. the severity channel for non-converters); None means 1 everywhere.
@@ -676,7 +722,9 @@ def sweep(
         Per channel, None or the ``(m,)`` integer rows of the only visitors that inform
         it (padded with ``n``): every other visitor must have zero weight or a zero basis
         vector there. The sweep then reads and updates only those rows of that channel;
-        the others keep their input residuals. Needs an indicator basis (``arm`` or none).
+        the others keep their input residuals. Needs an indicator basis (``arm`` or none);
+        with ``arm_center`` no basis vector is zero, so the other visitors must have zero
+        weight.
 
     Returns
     -------
@@ -701,6 +749,7 @@ def sweep(
         residuals,
         basis,
         arm,
+        arm_center,
         channel_weight,
         channel_rows,
         noise_var,
@@ -710,6 +759,8 @@ def sweep(
     inputs = _prepare(key, state, data, prior)
     if basis is None:
         design, carry = _indicator_design(residuals, arm, channel_weight, channel_rows)
+        if arm_center is not None:
+            design = design._replace(center=jnp.asarray(arm_center, dtype))
     else:
         weighted_basis, weighted_outer = visitor_weights(basis, channel_weight, num_channels, dtype)
         design = _Dense(weighted_basis, weighted_outer, basis.astype(dtype))

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from pytyche.forest.binning import MAX_CUTPOINTS
 from pytyche.forest.trees import MAX_SUPPORTED_DEPTH
 
-__all__ = ["POOLINGS", "BCFConfig"]
+__all__ = ["POOLINGS", "TREATMENT_CODINGS", "BCFConfig"]
 
 POOLINGS = ("joint", "independent")
+TREATMENT_CODINGS = ("centered", "indicator")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class BCFConfig:
         separate forests per channel.
     num_scalar_mh_steps
         Random-walk Metropolis steps per iteration for each non-conjugate scalar site.
+    treatment_coding
+        Basis of the treatment forest's leaf vectors. ``"centered"`` (default): visitor
+        ``i`` has ``e_a(i) − π̄`` over the active arms, with ``π̄`` the training-mean
+        propensities, so the prognostic forest models the arm-averaged level and is
+        orthogonal to the treatment forest on a randomised round (the coding of Hahn,
+        Murray & Carvalho 2020 §5.3 and StochTree's adaptive coding, with the arms' shares
+        in place of sampled codes); ``"indicator"``: the one-hot basis with control at
+        zero (control's level is μ itself), whose μ–τ back-fitting mixes slowly.
     expand_tau_scale
         Also move the treatment scale jointly with the treatment leaves each iteration
         (parameter expansion, :mod:`pytyche.inference.expansion`); False leaves only the
@@ -65,6 +74,7 @@ class BCFConfig:
     num_gfr: int = 0
     pooling: str = "joint"
     num_scalar_mh_steps: int = 3
+    treatment_coding: str = "centered"
     expand_tau_scale: bool = True
     chain_method: str = "vectorized"
     store_forests: bool = True
@@ -92,6 +102,11 @@ class BCFConfig:
         for name in ("expand_tau_scale", "store_forests"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if self.treatment_coding not in TREATMENT_CODINGS:
+            raise ValueError(
+                f"treatment_coding must be one of {TREATMENT_CODINGS}; "
+                f"got {self.treatment_coding!r}"
+            )
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}; got {self.pooling!r}")
         if self.chain_method not in ("vectorized", "sequential", "parallel"):

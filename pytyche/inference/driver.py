@@ -72,6 +72,7 @@ _DATA_ARRAYS = (
     "mu_bins",
     "tau_bins",
     "basis",
+    "center",
     "arm",
     "mu_rows",
     "tau_rows",

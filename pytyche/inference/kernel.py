@@ -6,10 +6,15 @@ One iteration (Hahn, Murray & Carvalho 2020 for BCF; Albert & Chib 1993 for prob
    ``z_i > 0`` for converters and ``z_i < 0`` otherwise.
 2. One grow/prune backfitting sweep of the prognostic forest μ (covariates + propensities,
    scalar leaves) and one of the treatment forest τ (covariates, leaf vectors over the
-   K − 1 active arms with a one-hot basis, control = zero basis), by
-   :func:`pytyche.forest.sweep.sweep`. With ``pooling="joint"`` each forest has one tree
-   structure shared by all channels (a move is accepted on the product of the channels'
-   integrated likelihoods); with ``"independent"`` every channel has its own forests.
+   K − 1 active arms), by :func:`pytyche.forest.sweep.sweep`. Arm ``a``'s fit is
+   ``offset + μ(x) + τ(x)ᵀ(e_a − c)`` with ``e_0 = 0``: under the default centred coding
+   ``c`` is the mean propensity of the active arms, so μ is the arm-averaged level and
+   is nearly orthogonal to τ on a randomised round (the back-fitting of a one-hot basis,
+   ``c = 0``, lets μ absorb part of every heterogeneous effect and hand it back slowly);
+   ``τ_a(x)`` is arm ``a``'s effect over control under either coding. With
+   ``pooling="joint"`` each forest has one tree structure shared by all channels (a move
+   is accepted on the product of the channels' integrated likelihoods); with
+   ``"independent"`` every channel has its own forests.
    With ``config.num_gfr > 0`` the first ``num_gfr`` (warmup) iterations regrow every tree
    from its root instead (:func:`pytyche.forest.gfr.grow_from_root`, XBART's warm start).
 3. The model's scalar sites (see :mod:`pytyche.models.bcf`) given the forests: conjugate
@@ -166,6 +171,7 @@ class PreparedData(NamedTuple):
     mu_spec: BinSpec
     tau_spec: BinSpec
     basis: jax.Array
+    center: jax.Array
     arm: jax.Array
     mu_rows: tuple[jax.Array | None, ...]
     tau_rows: tuple[jax.Array | None, ...]
@@ -204,6 +210,17 @@ def pad_rows(rows: list[np.ndarray | None], n: int) -> list[np.ndarray | None]:
     return [np.concatenate([r, np.full(length - r.size, n, np.int32)]) for r in rows]
 
 
+def treatment_center(problem: BCFProblem, config: BCFConfig) -> np.ndarray:
+    """``(K − 1,)`` the vector subtracted from the one-hot arm basis of the treatment forest.
+
+    The training-mean propensities of the active arms under ``treatment_coding="centered"``
+    (a design quantity: it does not depend on the outcomes), zeros under ``"indicator"``.
+    """
+    if config.treatment_coding == "indicator":
+        return np.zeros(problem.num_arms - 1)
+    return np.asarray(problem.propensity, np.float64).mean(axis=0)
+
+
 def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> PreparedData:
     """Bin covariates, build channel arrays and classify the model's sites (NumPy side)."""
     categorical = list(problem.categorical)
@@ -219,16 +236,18 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
         jnp.asarray(bin_covariates(tau_spec, problem.covariates)), jnp.asarray(tau_spec.num_cuts)
     )
     arms = problem.arm_index
-    basis = (arms[:, None] == np.arange(1, problem.num_arms)[None, :]).astype(np.float32)
+    center = treatment_center(problem, config)
+    basis = (arms[:, None] == np.arange(1, problem.num_arms)[None, :]) - center
     weights = None if np.all(problem.weights == 1) else jnp.asarray(problem.weights, jnp.float32)
-    # The sweeps read a channel only where it is informed: μ where the weight is positive,
-    # τ also only for treated visitors (control has the zero basis vector). Channel weights
-    # are masks, so these rows carry them whole.
+    # The sweeps read a channel only where it is informed: where the weight is positive,
+    # and for τ under the indicator coding only at treated visitors (control has the zero
+    # basis vector there). Channel weights are masks, so these rows carry them whole.
     if not np.all((problem.weights == 0) | (problem.weights == 1)):
         raise ValueError("problem.weights must be 0/1 channel masks")
     observed = problem.weights > 0
     mu_rows = tuple(channel_rows(mask) for mask in observed)
-    tau_rows = tuple(channel_rows(mask & (arms > 0)) for mask in observed)
+    treated = arms > 0 if config.treatment_coding == "indicator" else True
+    tau_rows = tuple(channel_rows(mask & treated) for mask in observed)
     model_info = initialize_model(
         jax.random.PRNGKey(0),
         model,
@@ -248,7 +267,8 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
         tau_bins=tau_bins,
         mu_spec=mu_spec,
         tau_spec=tau_spec,
-        basis=jnp.asarray(basis),
+        basis=jnp.asarray(basis, jnp.float32),
+        center=jnp.asarray(center, jnp.float32),
         arm=jnp.asarray(arms, jnp.int32),
         mu_rows=tuple(None if r is None else jnp.asarray(r) for r in mu_rows),
         tau_rows=tuple(None if r is None else jnp.asarray(r) for r in tau_rows),
@@ -580,9 +600,7 @@ class BCFKernel(MCMCKernel):
         noise_var: jax.Array,
     ) -> tuple[dict, ForestStats, ForestState, jax.Array]:
         """The parameter-expanded scale move (:mod:`pytyche.inference.expansion`)."""
-        weights = (data.arm > 0).astype(residuals.dtype)[None, :]
-        if data.weights is not None:
-            weights = weights * data.weights
+        weights = jnp.ones_like(residuals) if data.weights is None else data.weights
         # τ at the observed arm, from the sweeps' invariant residual = target − offset − μ − τ
         tau = weights * (targets - data.offset[:, None] - mu_fit - residuals)
         gaussian = np.zeros(problem.num_channels, bool)
@@ -694,6 +712,8 @@ class BCFKernel(MCMCKernel):
             else:
                 kwargs["arm"] = data.arm if treatment else None
                 kwargs["channel_rows"] = rows[channels]
+                if treatment and self.config.treatment_coding == "centered":
+                    kwargs["arm_center"] = data.center
                 update = sweep
             outputs.append(update(keys[g], one_forest, bins, residuals[channels], **kwargs))
         stacked = jax.tree.map(lambda *a: jnp.stack(a), *outputs)
@@ -733,5 +753,5 @@ class BCFKernel(MCMCKernel):
             mu_fit = mu_fit.at[jnp.asarray(partial)].set(predicted)
         tau = _tau_per_arm(tau_forest)
         control = jnp.zeros((*tau.shape[:2], 1), tau.dtype)
-        per_arm = jnp.concatenate([control, tau], axis=-1)
+        per_arm = jnp.concatenate([control, tau], axis=-1) - (tau @ data.center)[..., None]
         return (data.offset[:, None, None] + mu_fit[:, :, None] + per_arm).astype(jnp.float32)

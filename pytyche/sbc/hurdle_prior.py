@@ -105,6 +105,7 @@ from pytyche.data import RoundData
 from pytyche.forest.binning import bin_covariates, fit_bins
 from pytyche.forest.sweep import TreePrior
 from pytyche.inference.config import BCFConfig
+from pytyche.inference.kernel import treatment_center
 from pytyche.models.problem import CHANNELS, MU_TOTAL_SD, TAU_TOTAL_SD, BCFProblem, make_problem
 from pytyche.models.registry import DEFAULT_MODEL, get_model
 from pytyche.posterior import hurdle_metric
@@ -566,7 +567,10 @@ def draw_prior(
         leaves = rng.normal(size=(slots, num_channels, num_arms - 1)) * tau_leaf_sd
         tau += leaves[tree.leaf_index].transpose(1, 0, 2)
         tau_trees.append(tree)
+    # The fit's treatment coding: arm a's basis is e_a − c (c = 0 for the indicator coding).
+    center = treatment_center(design, config)
     per_arm = np.concatenate([np.zeros((num_channels, n, 1)), tau], axis=-1)
+    per_arm = per_arm - (tau @ center)[..., None]
     fit = np.asarray(design.offset)[:, None, None] + mu[:, :, None] + per_arm
     return PriorDraw(
         sites=sites,

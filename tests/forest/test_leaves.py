@@ -240,15 +240,21 @@ def _rows(mask: np.ndarray, padding: int) -> jax.Array:
     return jnp.asarray(rows, jnp.int32)
 
 
-@pytest.mark.parametrize("treatment", [False, True])
-def test_arm_index_and_channel_rows_match_the_dense_basis(treatment: bool) -> None:
-    """The indicator path (arm index, per-channel rows) is an independent implementation of
-    the dense one (one-hot basis matrix, 0/1 weights): same moves, same draws up to float32
-    rounding, same residuals where the channel is informed."""
+@pytest.mark.parametrize("treatment", [False, True, "centered"])
+def test_arm_index_and_channel_rows_match_the_dense_basis(treatment: bool | str) -> None:
+    """The indicator path (arm index, per-channel rows, optionally a centre subtracted from
+    the one-hot basis) is an independent implementation of the dense one (basis matrix, 0/1
+    weights): same moves, same draws up to float32 rounding, same residuals where the
+    channel is informed."""
     converted = _hurdle_like(5, n=900)[2]
     arm = np.random.default_rng(6).integers(0, 3, converted.size)
     weight = jnp.asarray(np.stack([np.ones(converted.size), converted]), jnp.float32)
-    if treatment:
+    if treatment == "centered":
+        center = np.array([0.3, 0.45])
+        informed = [np.ones_like(converted), converted]
+        dense = {"basis": jnp.asarray(np.eye(3)[arm][:, 1:] - center, jnp.float32)}
+        indicator = {"arm": jnp.asarray(arm, jnp.int32), "arm_center": jnp.asarray(center)}
+    elif treatment:
         informed = [arm > 0, (arm > 0) & converted]
         dense = {"basis": jnp.asarray(np.eye(3)[arm][:, 1:], jnp.float32)}
         indicator = {"arm": jnp.asarray(arm, jnp.int32)}
@@ -286,6 +292,7 @@ def test_arm_index_and_channel_rows_match_the_dense_basis(treatment: bool) -> No
         ({"channel_rows": (None, None)}, "channel_rows must hold 1 entries"),
         ({"channel_rows": (jnp.zeros(3),)}, "channel_rows must hold 1 entries"),
         ({"channel_rows": (jnp.zeros(3, jnp.int32),), "basis": jnp.ones((10, 1))}, "indicator"),
+        ({"arm_center": jnp.zeros(1)}, "arm_center needs arm"),
     ],
 )
 def test_sweep_rejects_bad_indicator_inputs(kwargs: dict, message: str) -> None:
