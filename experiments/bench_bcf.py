@@ -67,10 +67,13 @@ def hurdle_frame(n: int, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def ours_timer(data: RoundData, mu_trees: int, tau_trees: int) -> tuple[float, Callable]:
+def ours_timer(
+    data: RoundData, mu_trees: int, tau_trees: int, **overrides: object
+) -> tuple[float, Callable]:
     """Compile our kernel step; returns its compile time and ``time(steps, repeats)``, the
-    seconds per iteration of ``repeats`` blocks of ``steps`` iterations."""
-    config = BCFConfig(num_mu_trees=mu_trees, num_tau_trees=tau_trees)
+    seconds per iteration of ``repeats`` blocks of ``steps`` iterations. ``overrides`` are
+    further `BCFConfig` fields."""
+    config = BCFConfig(num_mu_trees=mu_trees, num_tau_trees=tau_trees, **overrides)
     problem = make_problem(data, num_mu_trees=mu_trees, num_tau_trees=tau_trees)
     kernel = BCFKernel(bcf_model, config)
     state = kernel.init(jax.random.PRNGKey(0), 10, None, (problem,), {})

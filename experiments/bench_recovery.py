@@ -54,6 +54,7 @@ import pytyche
 from pytyche.contracts import TruthData, reveal_truth
 from pytyche.data import RoundData
 from pytyche.generators.simulated import generate_dataset
+from pytyche.models.registry import get_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LEVEL = 0.90
@@ -124,8 +125,10 @@ def fit_pytyche(
 ) -> Estimate:
     """``pytyche.fit``, the joint hurdle BCF over all K arms (default ``BCFConfig`` unless
     ``config`` overrides some of its fields)."""
-    settings = pytyche.BCFConfig(**(config or {}))
-    posterior = pytyche.fit(data, config=settings, seed=seed, check_mixing=False)
+    config = dict(config or {})
+    model = config.pop("model", "bcf")
+    settings = pytyche.BCFConfig(**config)
+    posterior = pytyche.fit(data, config=settings, seed=seed, check_mixing=False, model=model)
     gates = np.stack([posterior.gate(mask).values for mask in masks], axis=2)  # c, d, S, A
     flat = gates.reshape(-1, *gates.shape[2:])
     lo, hi = np.quantile(flat, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
@@ -295,7 +298,8 @@ def run(args: argparse.Namespace) -> None:
     for spec in args.variant:
         name, _, overrides = spec.partition("=")
         settings = json.loads(overrides)
-        pytyche.BCFConfig(**settings)  # validate before any fit
+        pytyche.BCFConfig(**{k: v for k, v in settings.items() if k != "model"})  # validate
+        get_model(settings.get("model", "bcf"))
         ESTIMATORS[f"pytyche:{name}"] = functools.partial(fit_pytyche, config=settings)
         args.estimators.append(f"pytyche:{name}")
     out = Path(args.out)
@@ -431,7 +435,7 @@ def main() -> None:
         default=[],
         metavar="NAME=JSON",
         help="also fit pytyche with BCFConfig overrides, e.g. alpha='{\"alpha_tau\": 0.75}' "
-        "(recorded as estimator pytyche:NAME)",
+        '(recorded as estimator pytyche:NAME); a "model" key names a registered model',
     )
     parser.add_argument("--table", action="store_true", help="print the table of --out and stop")
     args = parser.parse_args()

@@ -32,6 +32,7 @@ Run ``python experiments/loop_accuracy.py --help`` for the options.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import platform
@@ -137,7 +138,9 @@ def run_one(template: str, seed: int, args: argparse.Namespace) -> dict:
         generator,
         pytyche.GeometricSchedule(initial=args.initial, growth=args.growth, n_rounds=args.rounds),
         TREATMENTS,
-        fit_config=DEMO_FIT_CONFIG if args.fit == "demo" else pytyche.BCFConfig(),
+        fit_config=dataclasses.replace(
+            DEMO_FIT_CONFIG if args.fit == "demo" else pytyche.BCFConfig(), **args.config
+        ),
         n_bootstrap=args.n_bootstrap,
         seed=seed,
     )
@@ -167,6 +170,7 @@ def run_one(template: str, seed: int, args: argparse.Namespace) -> dict:
                 "gate_coverage": t.gate_coverage,
                 "n_segments": len(completed.segments),
                 "n_credible_segments": len(completed.credible_segments),
+                "n_graduation_candidates": len(experiment.graduation_candidates()),
                 "segment_recovery": segment_recovery(completed, truths, visitor_id),
                 "wall_s": wall,
             }
@@ -189,6 +193,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("demo", "default"),
         default="demo",
         help="demo: pytyche.demo.DEMO_FIT_CONFIG (CPU); default: BCFConfig() (GPU)",
+    )
+    parser.add_argument(
+        "--config",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help='BCFConfig overrides on top of --fit, e.g. \'{"treatment_coding": "indicator"}\'',
     )
     parser.add_argument("--n-bootstrap", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="result JSON path")
@@ -221,6 +232,7 @@ def main(argv: list[str] | None = None) -> Path:
             "rounds": args.rounds,
             "effect_scale": args.effect_scale,
             "fit": args.fit,
+            "fit_overrides": args.config,
             "n_bootstrap": args.n_bootstrap,
             "calibration": None,
         },

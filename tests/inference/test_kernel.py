@@ -70,6 +70,7 @@ def test_variant_model_fitted_by_name_recovers_continuous_effects():
         ({"chain_method": "threads"}, "chain_method"),
         ({"num_draws": 2.5}, "num_draws"),
         ({"num_gfr": 5, "num_warmup": 4}, "num_gfr"),
+        ({"treatment_coding": "one_hot"}, "treatment_coding"),
     ],
 )
 def test_config_out_of_range(kwargs, message):

@@ -202,3 +202,18 @@ def test_variant_has_half_cauchy_tau_prior():
     while hasattr(base, "base_dist"):
         base = base.base_dist
     assert isinstance(base, dist.HalfCauchy)
+
+
+def test_fixed_tau_scale_variant_has_no_tau_scale_site():
+    """StochTree-style fixed treatment leaf scale: no tau_scale site, and every treatment
+    leaf's prior variance is the prior scale squared over the number of τ trees."""
+    problem = make_problem(_data())
+    model = get_model("fixed_tau_scale")
+    trace = numpyro.handlers.trace(numpyro.handlers.seed(model, 0)).get_trace(problem)
+    assert "tau_scale" not in trace
+    variances = numpyro.handlers.seed(model, 0)(problem)
+    np.testing.assert_allclose(
+        np.asarray(variances.tau_leaf_var),
+        np.asarray(problem.tau_total_sd) ** 2 / problem.num_tau_trees,
+        rtol=1e-6,
+    )
