@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import json
 import platform
 import time
@@ -49,6 +50,8 @@ import pytyche
 from pytyche.contracts import Truth, UncalibratedWarning, reveal_truth
 from pytyche.demo import DEMO_FIT_CONFIG
 from pytyche.experiment import NextRoundPlan, Round
+from pytyche.experiment import sequential as sequential_module
+from pytyche.models.registry import get_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TREATMENTS = ("control", "low_promo", "free_ship")
@@ -125,6 +128,9 @@ def segment_recovery(completed: Round, truths: list[Truth], visitor_id: np.ndarr
 
 def run_one(template: str, seed: int, args: argparse.Namespace) -> dict:
     """Run one experiment and score each round."""
+    if args.model is not None:
+        get_model(args.model)  # an unknown name fails before any round runs
+        sequential_module.fit = functools.partial(pytyche.fit, model=args.model)
     generator = RecordingGenerator(
         pytyche.simulated_experiment_generator(
             template,
@@ -201,6 +207,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="JSON",
         help='BCFConfig overrides on top of --fit, e.g. \'{"treatment_coding": "indicator"}\'',
     )
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="a registered model variant (e.g. fixed_tau_scale) for every round's fit; the "
+        "loop has no model option, so this wraps its fit call (benchmark only)",
+    )
     parser.add_argument("--n-bootstrap", type=int, default=20)
     parser.add_argument("--out", type=Path, default=None, help="result JSON path")
     args = parser.parse_args(argv)
@@ -233,6 +245,7 @@ def main(argv: list[str] | None = None) -> Path:
             "effect_scale": args.effect_scale,
             "fit": args.fit,
             "fit_overrides": args.config,
+            "model": args.model,
             "n_bootstrap": args.n_bootstrap,
             "calibration": None,
         },
