@@ -16,8 +16,6 @@ Fit it by name::
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpyro
-import numpyro.distributions as dist
 
 from pytyche.models import (
     BCFProblem,
@@ -25,18 +23,13 @@ from pytyche.models import (
     ForestVariances,
     bcf_variances,
     register_model,
+    sample_mu_leaf_var,
 )
-from pytyche.models.bcf import MU_LEAF_VAR_SHAPE
 
 
 def fixed_tau_scale_model(problem: BCFProblem, stats: ForestStats | None = None) -> ForestVariances:
     """BCF with ``tau_scale = s_τ`` fixed per channel (see the module docstring)."""
-    mu_var_mean = jnp.asarray(problem.mu_total_sd) ** 2 / problem.num_mu_trees
-    with numpyro.plate("channel", problem.num_channels, dim=-1):
-        mu_leaf_var = numpyro.sample(
-            "mu_leaf_var",
-            dist.InverseGamma(MU_LEAF_VAR_SHAPE, (MU_LEAF_VAR_SHAPE - 1.0) * mu_var_mean),
-        )
+    mu_leaf_var = sample_mu_leaf_var(problem)
     return bcf_variances(problem, stats, mu_leaf_var, jnp.asarray(problem.tau_total_sd))
 
 

@@ -23,18 +23,14 @@ from pytyche.models import (
     ForestVariances,
     bcf_variances,
     register_model,
+    sample_mu_leaf_var,
 )
-from pytyche.models.bcf import MU_LEAF_VAR_SHAPE
 
 
 def half_cauchy_tau_model(problem: BCFProblem, stats: ForestStats | None = None) -> ForestVariances:
     """BCF with ``tau_scale ~ HalfCauchy(s_τ)`` per channel (see the module docstring)."""
-    mu_var_mean = jnp.asarray(problem.mu_total_sd) ** 2 / problem.num_mu_trees
+    mu_leaf_var = sample_mu_leaf_var(problem)
     with numpyro.plate("channel", problem.num_channels, dim=-1):
-        mu_leaf_var = numpyro.sample(
-            "mu_leaf_var",
-            dist.InverseGamma(MU_LEAF_VAR_SHAPE, (MU_LEAF_VAR_SHAPE - 1.0) * mu_var_mean),
-        )
         tau_scale = numpyro.sample("tau_scale", dist.HalfCauchy(jnp.asarray(problem.tau_total_sd)))
     return bcf_variances(problem, stats, mu_leaf_var, tau_scale)
 

@@ -35,6 +35,7 @@ from scipy.special import ndtr
 from pytyche.contracts import ClaimLevel, Metric, MetricFamily
 from pytyche.data import PROPENSITY_PREFIX, RoundData
 from pytyche.forest.binning import BinSpec, bin_covariates
+from pytyche.forest.predict import arm_contributions
 from pytyche.forest.trees import Trees, traverse
 
 __all__ = ["FAMILY_METRICS", "ForestDraws", "Posterior", "PosteriorSpec", "hurdle_metric"]
@@ -543,9 +544,7 @@ class Posterior:
         tau = _forest_values(
             flat(f.tau_split_var), flat(f.tau_split_bin), flat(f.tau_leaf_value), tau_bins
         )  # (D, C, n, K-1)
-        control = np.zeros((*tau.shape[:3], 1), np.float32)
-        per_arm = np.concatenate([control, tau], axis=-1)
-        per_arm -= (tau @ self.spec.treatment_center.astype(np.float32))[..., None]
+        per_arm = arm_contributions(tau, self.spec.treatment_center.astype(np.float32))
         fit = self.spec.offset[None, :, None, None] + mu[..., None] + per_arm
         return fit.reshape(chains, draws, *fit.shape[1:]).astype(np.float32)
 

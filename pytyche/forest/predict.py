@@ -102,3 +102,16 @@ def predict(
         result = _predict_chunk(draws, chunk_bins, chunk_basis)
         out[:, :, start:stop] = np.asarray(result)[:, :, :width]
     return out
+
+
+def arm_contributions(tau: jax.Array | np.ndarray, center: jax.Array | np.ndarray):
+    """``(..., K + 1)`` a treatment forest's term in each arm's fit, control first.
+
+    ``tau`` ``(..., K)`` holds the forest's leaf vectors summed over trees (the effect of
+    each active arm over control); with the basis ``e_a − c`` (``e_0 = 0``, ``center``
+    ``c`` ``(K,)``, zeros for the plain indicator basis) arm ``a`` gets ``τᵀ(e_a − c)``.
+    NumPy in, NumPy out; JAX in, JAX out.
+    """
+    xp = jnp if isinstance(tau, jax.Array) else np
+    control = xp.zeros((*tau.shape[:-1], 1), tau.dtype)
+    return xp.concatenate([control, tau], axis=-1) - (tau @ center)[..., None]

@@ -48,7 +48,7 @@ from numpyro.infer.util import initialize_model
 
 from pytyche.forest.binning import BinSpec, bin_covariates, fit_bins
 from pytyche.forest.gfr import grow_from_root
-from pytyche.forest.predict import forest_fit
+from pytyche.forest.predict import arm_contributions, forest_fit
 from pytyche.forest.sweep import SweepInfo, TreePrior, sweep
 from pytyche.forest.trees import (
     BinnedCovariates,
@@ -751,7 +751,5 @@ class BCFKernel(MCMCKernel):
         if partial:
             predicted = _channel_fit(mu_forest, partial)
             mu_fit = mu_fit.at[jnp.asarray(partial)].set(predicted)
-        tau = _tau_per_arm(tau_forest)
-        control = jnp.zeros((*tau.shape[:2], 1), tau.dtype)
-        per_arm = jnp.concatenate([control, tau], axis=-1) - (tau @ data.center)[..., None]
+        per_arm = arm_contributions(_tau_per_arm(tau_forest), data.center)
         return (data.offset[:, None, None] + mu_fit[:, :, None] + per_arm).astype(jnp.float32)

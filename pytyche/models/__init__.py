@@ -1,6 +1,6 @@
 """NumPyro model functions of the BCF scalar parameters, the fitting problem, the registry."""
 
-from pytyche.models.bcf import bcf_model, bcf_variances
+from pytyche.models.bcf import bcf_model, bcf_variances, sample_mu_leaf_var
 from pytyche.models.likelihood import (
     ForestStats,
     ForestVariances,
@@ -22,4 +22,5 @@ __all__ = [
     "get_model",
     "make_problem",
     "register_model",
+    "sample_mu_leaf_var",
 ]

@@ -32,7 +32,7 @@ import numpyro.distributions as dist
 from pytyche.models.likelihood import ForestStats, ForestVariances, forest_likelihood
 from pytyche.models.problem import BCFProblem
 
-__all__ = ["MU_LEAF_VAR_SHAPE", "SIGMA2_DF", "SIGMA2_SCALE", "bcf_model"]
+__all__ = ["MU_LEAF_VAR_SHAPE", "SIGMA2_DF", "SIGMA2_SCALE", "bcf_model", "sample_mu_leaf_var"]
 
 MU_LEAF_VAR_SHAPE = 3.0
 SIGMA2_DF = 3.0
@@ -53,14 +53,24 @@ def bcf_model(problem: BCFProblem, stats: ForestStats | None = None) -> ForestVa
     -------
     ForestVariances
     """
+    mu_leaf_var = sample_mu_leaf_var(problem)
+    with numpyro.plate("channel", problem.num_channels, dim=-1):
+        tau_scale = numpyro.sample("tau_scale", dist.HalfNormal(jnp.asarray(problem.tau_total_sd)))
+    return bcf_variances(problem, stats, mu_leaf_var, tau_scale)
+
+
+def sample_mu_leaf_var(problem: BCFProblem) -> jnp.ndarray:
+    """The default ``mu_leaf_var`` site, ``InverseGamma(3, 2 s_μ² / m_μ)`` per channel.
+
+    Variants that change only the treatment prior call this, then sample (or fix)
+    ``tau_scale`` and finish with :func:`bcf_variances`.
+    """
     mu_var_mean = jnp.asarray(problem.mu_total_sd) ** 2 / problem.num_mu_trees
     with numpyro.plate("channel", problem.num_channels, dim=-1):
-        mu_leaf_var = numpyro.sample(
+        return numpyro.sample(
             "mu_leaf_var",
             dist.InverseGamma(MU_LEAF_VAR_SHAPE, (MU_LEAF_VAR_SHAPE - 1.0) * mu_var_mean),
         )
-        tau_scale = numpyro.sample("tau_scale", dist.HalfNormal(jnp.asarray(problem.tau_total_sd)))
-    return bcf_variances(problem, stats, mu_leaf_var, tau_scale)
 
 
 def bcf_variances(

@@ -103,6 +103,7 @@ from pytyche._version import __version__
 from pytyche.contracts import Metric, MetricFamily
 from pytyche.data import RoundData
 from pytyche.forest.binning import bin_covariates, fit_bins
+from pytyche.forest.predict import arm_contributions
 from pytyche.forest.sweep import TreePrior
 from pytyche.inference.config import BCFConfig
 from pytyche.inference.kernel import treatment_center
@@ -568,9 +569,7 @@ def draw_prior(
         tau += leaves[tree.leaf_index].transpose(1, 0, 2)
         tau_trees.append(tree)
     # The fit's treatment coding: arm a's basis is e_a − c (c = 0 for the indicator coding).
-    center = treatment_center(design, config)
-    per_arm = np.concatenate([np.zeros((num_channels, n, 1)), tau], axis=-1)
-    per_arm = per_arm - (tau @ center)[..., None]
+    per_arm = arm_contributions(tau, treatment_center(design, config))
     fit = np.asarray(design.offset)[:, None, None] + mu[:, :, None] + per_arm
     return PriorDraw(
         sites=sites,
