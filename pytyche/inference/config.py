@@ -52,6 +52,11 @@ class BCFConfig:
         Also move the treatment scale jointly with the treatment leaves each iteration
         (parameter expansion, :mod:`pytyche.inference.expansion`); False leaves only the
         Metropolis update of ``tau_scale`` given the leaves, which mixes slowly.
+    shift_tree_means
+        After each forest's sweep, redraw the trees' mean leaf values given their sum
+        (:mod:`pytyche.forest.shift`): the data see only the sum, and without this move
+        the levels of root-only trees random-walk far from their prior at large ``n``,
+        dragging the leaf-scale sites with them. False: sweeps alone (for ablations).
     chain_method
         NumPyro chain method: ``"vectorized"``, ``"sequential"`` or ``"parallel"``.
     store_forests
@@ -76,6 +81,7 @@ class BCFConfig:
     num_scalar_mh_steps: int = 3
     treatment_coding: str = "centered"
     expand_tau_scale: bool = True
+    shift_tree_means: bool = True
     chain_method: str = "vectorized"
     store_forests: bool = True
 
@@ -99,7 +105,7 @@ class BCFConfig:
         for name in ("beta_mu", "beta_tau"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be ≥ 0; got {getattr(self, name)}")
-        for name in ("expand_tau_scale", "store_forests"):
+        for name in ("expand_tau_scale", "shift_tree_means", "store_forests"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if self.treatment_coding not in TREATMENT_CODINGS:

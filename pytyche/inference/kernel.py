@@ -49,6 +49,7 @@ from numpyro.infer.util import initialize_model
 from pytyche.forest.binning import BinSpec, bin_covariates, fit_bins
 from pytyche.forest.gfr import grow_from_root
 from pytyche.forest.predict import arm_contributions, forest_fit
+from pytyche.forest.shift import shift_tree_means
 from pytyche.forest.sweep import SweepInfo, TreePrior, sweep
 from pytyche.forest.trees import (
     BinnedCovariates,
@@ -336,6 +337,17 @@ def _tau_per_arm(forest: ForestState) -> jax.Array:
     return per_group.transpose(0, 2, 1, 3).reshape(groups * cg, n, b)
 
 
+def _shift_means(key: jax.Array, forest: ForestState, leaf_var: jax.Array) -> ForestState:
+    """`shift_tree_means` on every channel group of a forest (the fit is unchanged)."""
+    values = forest.trees.leaf_value  # (G, T, S, Cg, B)
+    groups, per_group = values.shape[0], values.shape[3]
+    leaf_var = jnp.broadcast_to(
+        jnp.asarray(leaf_var).reshape(groups * per_group, -1), (groups * per_group, values.shape[4])
+    ).reshape(groups, per_group, -1)
+    trees = jax.vmap(shift_tree_means)(jax.random.split(key, groups), forest.trees, leaf_var)
+    return forest._replace(trees=trees)
+
+
 def _channel_fit(forest: ForestState, channels: list[int]) -> jax.Array:
     """``(len(channels), n)`` a scalar-leaf forest's fit on the given channels."""
     per_group = forest.trees.leaf_value.shape[3]
@@ -506,6 +518,10 @@ class BCFKernel(MCMCKernel):
             False,
         )
         mu_fit = state.mu_fit + (before - residuals)
+        if cfg.shift_tree_means:
+            mu_forest = _shift_means(
+                jax.random.fold_in(key_mu, 1), mu_forest, variances.mu_leaf_var
+            )
         tau_forest, residuals, tau_info = self._update_forest(
             grow,
             key_tau,
@@ -518,6 +534,10 @@ class BCFKernel(MCMCKernel):
             TreePrior(cfg.alpha_tau, cfg.beta_tau, cfg.min_leaf_count),
             True,
         )
+        if cfg.shift_tree_means:
+            tau_forest = _shift_means(
+                jax.random.fold_in(key_tau, 1), tau_forest, variances.tau_leaf_var
+            )
         stats = self._stats(mu_forest, tau_forest, residuals, data)
         z = state.z
         if cfg.expand_tau_scale and data.layout.tau_scale is not None:
