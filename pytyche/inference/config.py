@@ -52,6 +52,12 @@ class BCFConfig:
         Also move the treatment scale jointly with the treatment leaves each iteration
         (parameter expansion, :mod:`pytyche.inference.expansion`); False leaves only the
         Metropolis update of ``tau_scale`` given the leaves, which mixes slowly.
+    marginal_probit_moves
+        Begin each iteration by drawing the probit channel's levels (the prognostic
+        forest's and each arm's treatment level, :mod:`pytyche.inference.levels`) and,
+        with ``expand_tau_scale``, its treatment scale with the latents integrated out:
+        given Albert–Chib latents these move slowly at low conversion rates. False:
+        augmentation only (for ablations).
     shift_tree_means
         After each forest's sweep, redraw the trees' mean leaf values given their sum
         (:mod:`pytyche.forest.shift`): the data see only the sum, and without this move
@@ -81,6 +87,7 @@ class BCFConfig:
     num_scalar_mh_steps: int = 3
     treatment_coding: str = "centered"
     expand_tau_scale: bool = True
+    marginal_probit_moves: bool = True
     shift_tree_means: bool = True
     chain_method: str = "vectorized"
     store_forests: bool = True
@@ -105,7 +112,8 @@ class BCFConfig:
         for name in ("beta_mu", "beta_tau"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be ≥ 0; got {getattr(self, name)}")
-        for name in ("expand_tau_scale", "shift_tree_means", "store_forests"):
+        flags = ("expand_tau_scale", "marginal_probit_moves", "shift_tree_means", "store_forests")
+        for name in flags:
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
         if self.treatment_coding not in TREATMENT_CODINGS:

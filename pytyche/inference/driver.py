@@ -81,6 +81,8 @@ _DATA_ARRAYS = (
     "targets",
     "offset",
     "is_probit",
+    "level_widths",
+    "probit_information",
 )
 """Fields of `PreparedData` that vary between datasets (traced arguments)."""
 

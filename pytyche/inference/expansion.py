@@ -49,10 +49,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.scipy.special import log_ndtr
 
 from pytyche.models.likelihood import ForestStats
 
-__all__ = ["ScaleMoveInputs", "scale_move", "slice_sample"]
+__all__ = ["ScaleMoveInputs", "probit_scale_move", "scale_move", "slice_sample"]
 
 MAX_STEPS_OUT = 8
 MAX_SHRINKS = 40
@@ -157,6 +158,7 @@ def scale_move(
     stats: ForestStats,
     inputs: ScaleMoveInputs,
     prior_scale: jax.Array,
+    skip: tuple[int, ...] = (),
 ) -> tuple[dict, ForestStats, jax.Array]:
     """Draw the factor ``g_c`` of every channel's treatment leaves, one channel at a time.
 
@@ -177,6 +179,8 @@ def scale_move(
         The per-channel sums (`ScaleMoveInputs`).
     prior_scale
         ``(C,)`` a prior scale of the site, only to size the slice bracket.
+    skip
+        Channels left as they are (factor 1).
 
     Returns
     -------
@@ -190,6 +194,9 @@ def scale_move(
     keys = jax.random.split(key, stats.tau_leaf_sum_sq.shape[0])
     factors = []
     for c, channel_key in enumerate(keys):
+        if c in skip:
+            factors.append(jnp.ones((), stats.tau_leaf_sum_sq.dtype))
+            continue
         values, stats, factor = _channel_move(
             channel_key, c, log_joint, site, values, stats, inputs, prior_scale[c]
         )
@@ -207,29 +214,122 @@ def _channel_move(
     inputs: ScaleMoveInputs,
     prior_scale: jax.Array,
 ) -> tuple[dict, ForestStats, jax.Array]:
-    """The move of channel ``c`` (see `scale_move`)."""
-    scale = values[site][c]
+    """The move of channel ``c`` given its latents or Gaussian outcomes (see `scale_move`)."""
 
-    def moved(b: jax.Array) -> tuple[dict, ForestStats, jax.Array, jax.Array]:
-        g = b / scale
+    def change(g: jax.Array) -> jax.Array:
         # Σ w r'² − Σ w r² for r' = r + (1 − g) τ, kept apart from the (large) Σ w r²
-        change = (1.0 - g) * (2.0 * inputs.residual_tau[c] + (1.0 - g) * inputs.tau_sq[c])
-        new_values = {**values, site: values[site].at[c].set(jnp.abs(b))}
-        new_stats = stats._replace(
-            tau_leaf_sum_sq=stats.tau_leaf_sum_sq.at[c].multiply(g**2),
-            residual_sum_sq=stats.residual_sum_sq.at[c].set(inputs.residual_sq[c] + change),
-        )
-        return new_values, new_stats, g, change
+        return (1.0 - g) * (2.0 * inputs.residual_tau[c] + (1.0 - g) * inputs.tau_sq[c])
 
-    def log_target(b: jax.Array) -> jax.Array:
-        new_values, new_stats, g, change = moved(b)
-        leaves = stats.tau_leaf_count[c] * jnp.log(jnp.abs(g))
-        data = jnp.where(inputs.in_model[c], 0.0, -0.5 * change / inputs.noise_var[c])
-        return log_joint(new_values, new_stats) + leaves + data
+    def data_term(g: jax.Array) -> jax.Array:
+        return jnp.where(inputs.in_model[c], 0.0, -0.5 * change(g) / inputs.noise_var[c])
+
+    def residual_sq(g: jax.Array) -> jax.Array:
+        return inputs.residual_sq[c] + change(g)
 
     # Curvature of the data term in b, invariant under the move (Σ w τ² / s²): the bracket
     # width depends on the move's orbit only, which keeps slice sampling reversible.
-    precision = inputs.tau_sq[c] / (scale**2 * inputs.noise_var[c]) + 1.0 / prior_scale**2
+    curvature = inputs.tau_sq[c] / inputs.noise_var[c]
+    return _move(
+        key, c, log_joint, site, values, stats, data_term, residual_sq, curvature, prior_scale
+    )
+
+
+def probit_scale_move(
+    key: jax.Array,
+    c: int,
+    log_joint: Callable[[dict, ForestStats], jax.Array],
+    site: str,
+    values: dict,
+    stats: ForestStats,
+    fit: jax.Array,
+    tau: jax.Array,
+    positive: jax.Array,
+    weight: jax.Array,
+    information: jax.Array,
+    prior_scale: jax.Array,
+) -> tuple[dict, ForestStats, jax.Array]:
+    """The move of probit channel ``c`` with its latents integrated out.
+
+    Given the latents, the factor ``g`` is pinned by them (they were drawn around the
+    current fit), which carries Albert–Chib's slow mixing over to the scale. Here the data
+    term is the probit likelihood itself, ``Σ_i w_i log Φ(s_i (f_i + (g − 1) τ_i))``; the
+    kernel runs this move before the latents are redrawn given the moved fit (as the level
+    move of :mod:`pytyche.inference.levels`).
+
+    Parameters
+    ----------
+    key, c, log_joint, site, values, stats
+        As in `scale_move` (one channel, ``c``).
+    fit, tau
+        ``(n,)`` the channel's fit and its treatment part at every visitor's observed arm.
+    positive, weight
+        ``(n,)`` converted; 0/1 channel mask.
+    information
+        Probit Fisher information at the channel's rate (sizes the bracket only).
+    prior_scale
+        A prior scale of the site, only to size the bracket.
+
+    Returns
+    -------
+    values, stats, factor
+        As in `scale_move`, for channel ``c`` (the factor a scalar).
+    """
+    sign = jnp.where(positive, 1.0, -1.0).astype(fit.dtype)
+    base = log_ndtr(sign * fit)
+
+    def data_term(g: jax.Array) -> jax.Array:
+        return jnp.sum(weight * (log_ndtr(sign * (fit + (g - 1.0) * tau)) - base))
+
+    curvature = information * jnp.sum(weight * tau**2)
+    return _move(
+        key,
+        c,
+        log_joint,
+        site,
+        values,
+        stats,
+        data_term,
+        lambda g: stats.residual_sum_sq[c],
+        curvature,
+        prior_scale,
+    )
+
+
+def _move(
+    key: jax.Array,
+    c: int,
+    log_joint: Callable[[dict, ForestStats], jax.Array],
+    site: str,
+    values: dict,
+    stats: ForestStats,
+    data_term: Callable[[jax.Array], jax.Array],
+    residual_sq: Callable[[jax.Array], jax.Array],
+    curvature: jax.Array,
+    prior_scale: jax.Array,
+) -> tuple[dict, ForestStats, jax.Array]:
+    """Slice-sample the new signed scale ``b`` of channel ``c`` (``g = b / s``).
+
+    ``data_term(g)``: the channel's log likelihood change outside the model's potential;
+    ``residual_sq(g)``: the moved ``Σ w r²`` (read by the potential on a Gaussian channel);
+    ``curvature``: ``Σ w τ²`` times the information per unit, so that ``curvature / s²`` is
+    the data term's curvature in ``b`` (invariant along the move's orbit).
+    """
+    scale = values[site][c]
+
+    def moved(b: jax.Array) -> tuple[dict, ForestStats, jax.Array]:
+        g = b / scale
+        new_values = {**values, site: values[site].at[c].set(jnp.abs(b))}
+        new_stats = stats._replace(
+            tau_leaf_sum_sq=stats.tau_leaf_sum_sq.at[c].multiply(g**2),
+            residual_sum_sq=stats.residual_sum_sq.at[c].set(residual_sq(g)),
+        )
+        return new_values, new_stats, g
+
+    def log_target(b: jax.Array) -> jax.Array:
+        new_values, new_stats, g = moved(b)
+        leaves = stats.tau_leaf_count[c] * jnp.log(jnp.abs(g))
+        return log_joint(new_values, new_stats) + leaves + data_term(g)
+
+    precision = curvature / scale**2 + 1.0 / prior_scale**2
     b = slice_sample(key, log_target, scale, 4.0 / jnp.sqrt(precision))
-    new_values, new_stats, g, _ = moved(b)
-    return new_values, new_stats, g
+    return moved(b)

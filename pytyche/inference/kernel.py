@@ -17,6 +17,9 @@ One iteration (Hahn, Murray & Carvalho 2020 for BCF; Albert & Chib 1993 for prob
    ``"independent"`` every channel has its own forests.
    With ``config.num_gfr > 0`` the first ``num_gfr`` (warmup) iterations regrow every tree
    from its root instead (:func:`pytyche.forest.gfr.grow_from_root`, XBART's warm start).
+   After each forest's sweep its trees' levels are redrawn given their sum
+   (:func:`pytyche.forest.shift.shift_tree_means`, exact; the fit is unchanged): the data see
+   only the sum, and root-only trees otherwise drift far from their prior at large ``n``.
 3. The model's scalar sites (see :mod:`pytyche.models.bcf`) given the forests: conjugate
    inverse-gamma Gibbs where the traced model allows it, random-walk Metropolis on the
    model's potential otherwise (:mod:`pytyche.inference.sites`).
@@ -61,7 +64,8 @@ from pytyche.forest.trees import (
     tree_depth,
 )
 from pytyche.inference.config import BCFConfig
-from pytyche.inference.expansion import ScaleMoveInputs, scale_move
+from pytyche.inference.expansion import ScaleMoveInputs, probit_scale_move, scale_move
+from pytyche.inference.levels import LevelPrior, level_move, level_widths, probit_information
 from pytyche.inference.sites import (
     SiteLayout,
     inspect_model,
@@ -181,6 +185,8 @@ class PreparedData(NamedTuple):
     targets: jax.Array
     offset: jax.Array
     is_probit: jax.Array
+    level_widths: jax.Array | None
+    probit_information: jax.Array | None
     layout: SiteLayout
     supports: dict
     init_values: dict
@@ -263,6 +269,13 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
     }
     layout = inspect_model(model, problem, init_values)
     supports = {name: trace[name]["fn"].support for name in layout.metropolis}
+    widths = information = None
+    if problem.is_probit[0]:
+        # The level move's directions: μ's level, then each active arm's treatment level.
+        directions = np.vstack([np.ones((1, arms.size)), basis.T])
+        observed_rate = np.sum(problem.weights[0] * problem.targets[0]) / np.sum(problem.weights[0])
+        widths = level_widths(directions, problem.weights[0], observed_rate)
+        information = probit_information(observed_rate)
     return PreparedData(
         mu_bins=mu_bins,
         tau_bins=tau_bins,
@@ -278,6 +291,8 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
         targets=jnp.asarray(problem.targets, jnp.float32),
         offset=jnp.asarray(problem.offset, jnp.float32),
         is_probit=jnp.asarray(problem.is_probit),
+        level_widths=None if widths is None else jnp.asarray(widths, jnp.float32),
+        probit_information=None if information is None else jnp.float32(information),
         layout=layout,
         supports=supports,
         init_values=init_values,
@@ -498,6 +513,14 @@ class BCFKernel(MCMCKernel):
     def _step(self, state: BCFState, problem: BCFProblem, data: PreparedData) -> BCFState:
         cfg = self.config
         key, key_latent, key_mu, key_tau, key_scale, key_sites = jax.random.split(state.rng_key, 6)
+        marginal = cfg.marginal_probit_moves and data.level_widths is not None
+        scale_site = data.layout.tau_scale if cfg.expand_tau_scale else None
+        if marginal:
+            state = self._level_move(jax.random.fold_in(key_latent, 1), state, data)
+            if scale_site is not None:
+                state = self._probit_scale_move(
+                    jax.random.fold_in(key_latent, 2), problem, data, state
+                )
         targets, residuals = self._update_latents(key_latent, state, data)
         variances = state.variances
         before = residuals
@@ -540,7 +563,7 @@ class BCFKernel(MCMCKernel):
             )
         stats = self._stats(mu_forest, tau_forest, residuals, data)
         z = state.z
-        if cfg.expand_tau_scale and data.layout.tau_scale is not None:
+        if scale_site is not None:
             z, stats, tau_forest, residuals = self._scale_move(
                 key_scale,
                 problem,
@@ -552,6 +575,7 @@ class BCFKernel(MCMCKernel):
                 mu_fit,
                 residuals,
                 variances.noise_var,
+                skip=(0,) if marginal else (),
             )
         adapt_weight = jnp.where(
             state.iteration < self._num_warmup, (state.iteration + 1.0) ** -0.6, 0.0
@@ -618,8 +642,13 @@ class BCFKernel(MCMCKernel):
         mu_fit: jax.Array,
         residuals: jax.Array,
         noise_var: jax.Array,
+        skip: tuple[int, ...] = (),
     ) -> tuple[dict, ForestStats, ForestState, jax.Array]:
-        """The parameter-expanded scale move (:mod:`pytyche.inference.expansion`)."""
+        """The parameter-expanded scale move (:mod:`pytyche.inference.expansion`).
+
+        Channels in ``skip`` (a probit channel already moved with its latents integrated
+        out, `_probit_scale_move`) keep their scale.
+        """
         weights = jnp.ones_like(residuals) if data.weights is None else data.weights
         # τ at the observed arm, from the sweeps' invariant residual = target − offset − μ − τ
         tau = weights * (targets - data.offset[:, None] - mu_fit - residuals)
@@ -641,6 +670,7 @@ class BCFKernel(MCMCKernel):
             stats,
             inputs,
             jnp.asarray(problem.tau_total_sd, residuals.dtype),
+            skip=skip,
         )
         groups, per_group = (
             tau_forest.trees.leaf_value.shape[0],
@@ -652,6 +682,97 @@ class BCFKernel(MCMCKernel):
         trees = tau_forest.trees._replace(leaf_value=tau_forest.trees.leaf_value * factor)
         residuals = residuals + (1.0 - factors)[:, None] * tau
         return z, stats, tau_forest._replace(trees=trees), residuals
+
+    def _level_move(self, key: jax.Array, state: BCFState, data: PreparedData) -> BCFState:
+        """Channel 0's (probit) forest levels from their marginal conditional.
+
+        :mod:`pytyche.inference.levels`; the latents it leaves stale are redrawn next.
+        """
+        weight = jnp.ones_like(state.residuals[0]) if data.weights is None else data.weights[0]
+        fit = state.targets[0] - state.residuals[0]  # residual = target − fit, read rows only
+        prior = []
+        for forest, leaf_var in (
+            (state.mu_forest, state.variances.mu_leaf_var),
+            (state.tau_forest, state.variances.tau_leaf_var),
+        ):
+            values = forest.trees.leaf_value[0, :, :, 0]  # channel 0: group 0, slot 0
+            leaf = is_leaf(forest.trees.split_bin[0])[..., None]
+            num_trees = values.shape[0]
+            var = jnp.broadcast_to(
+                jnp.asarray(leaf_var).reshape(self._num_channels(data), -1)[0], values.shape[-1:]
+            )
+            total = jnp.sum(jnp.where(leaf, values, 0.0), axis=(0, 1))  # (B,)
+            count = jnp.sum(leaf).astype(values.dtype)
+            prior.append((total / (num_trees * var), count / (num_trees**2 * var)))
+        directions = jnp.concatenate([weight[None], data.basis.T * weight])
+        deltas, moved = level_move(
+            key,
+            fit,
+            data.converted,
+            weight,
+            directions,
+            LevelPrior(
+                jnp.concatenate([prior[0][0], prior[1][0]]),
+                jnp.concatenate([prior[0][1], prior[1][1]]),
+            ),
+            data.level_widths,
+        )
+
+        def shifted(forest: ForestState, delta: jax.Array) -> ForestState:
+            trees = forest.trees
+            num_trees = trees.leaf_value.shape[1]
+            leaf = is_leaf(trees.split_bin[0])[..., None]
+            values = trees.leaf_value[0, :, :, 0]
+            values = values + jnp.where(leaf, delta / num_trees, 0.0)
+            trees = trees._replace(leaf_value=trees.leaf_value.at[0, :, :, 0].set(values))
+            return forest._replace(trees=trees)
+
+        return state._replace(
+            mu_forest=shifted(state.mu_forest, deltas[:1]),
+            tau_forest=shifted(state.tau_forest, deltas[1:]),
+            residuals=state.residuals.at[0].add(weight * (fit - moved)),
+            mu_fit=state.mu_fit.at[0].add(deltas[0]),
+        )
+
+    def _probit_scale_move(
+        self, key: jax.Array, problem: BCFProblem, data: PreparedData, state: BCFState
+    ) -> BCFState:
+        """Channel 0's treatment scale and leaves, latents integrated out.
+
+        :func:`pytyche.inference.expansion.probit_scale_move`; the variances are
+        recomputed at the new scale for the sweeps that follow.
+        """
+        weight = jnp.ones_like(state.residuals[0]) if data.weights is None else data.weights[0]
+        fit = state.targets[0] - state.residuals[0]
+        tau = weight * (fit - data.offset[0] - state.mu_fit[0])
+        stats = self._stats(state.mu_forest, state.tau_forest, state.residuals, data)
+        site = data.layout.tau_scale
+        z, stats, factor = probit_scale_move(
+            key,
+            0,
+            lambda values, moved: log_joint(self.model, problem, moved, values),
+            site,
+            state.z,
+            stats,
+            fit,
+            tau,
+            data.converted,
+            weight,
+            data.probit_information,
+            jnp.asarray(problem.tau_total_sd, fit.dtype).reshape(-1)[0],
+        )
+        trees = state.tau_forest.trees
+        trees = trees._replace(leaf_value=trees.leaf_value.at[0, :, :, 0].multiply(factor))
+        return state._replace(
+            z=z,
+            tau_forest=state.tau_forest._replace(trees=trees),
+            residuals=state.residuals.at[0].add((1.0 - factor) * tau),
+            variances=model_variances(self.model, problem, stats, z),
+        )
+
+    @staticmethod
+    def _num_channels(data: PreparedData) -> int:
+        return data.targets.shape[0]
 
     def _update_latents(
         self, key: jax.Array, state: BCFState, data: PreparedData
