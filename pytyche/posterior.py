@@ -37,6 +37,7 @@ from pytyche.data import PROPENSITY_PREFIX, RoundData
 from pytyche.forest.binning import BinSpec, bin_covariates
 from pytyche.forest.predict import arm_contributions
 from pytyche.forest.trees import Trees, traverse
+from pytyche.models.bcf import TAU_INTERCEPT_SITE
 
 __all__ = ["FAMILY_METRICS", "ForestDraws", "Posterior", "PosteriorSpec", "hurdle_metric"]
 
@@ -544,6 +545,8 @@ class Posterior:
         tau = _forest_values(
             flat(f.tau_split_var), flat(f.tau_split_bin), flat(f.tau_leaf_value), tau_bins
         )  # (D, C, n, K-1)
+        if TAU_INTERCEPT_SITE in self.sites:  # the arms' average effects (C, K − 1) per draw
+            tau = tau + flat(self.sites[TAU_INTERCEPT_SITE]).astype(np.float32)[:, :, None, :]
         per_arm = arm_contributions(tau, self.spec.treatment_center.astype(np.float32))
         fit = self.spec.offset[None, :, None, None] + mu[..., None] + per_arm
         return fit.reshape(chains, draws, *fit.shape[1:]).astype(np.float32)
@@ -554,6 +557,7 @@ class Posterior:
         channels = list(self.spec.channels)
         posterior = dict(self.sites)
         dims = {name: ["channel"] for name, v in self.sites.items() if v.ndim == 3}
+        dims.update({name: ["channel", "arm"] for name, v in self.sites.items() if v.ndim == 4})
         posterior["ate"] = self.ate().values
         dims["ate"] = ["arm"]
         observed = {

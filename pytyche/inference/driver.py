@@ -83,6 +83,7 @@ _DATA_ARRAYS = (
     "is_probit",
     "level_widths",
     "probit_information",
+    "intercept_prior_var",
 )
 """Fields of `PreparedData` that vary between datasets (traced arguments)."""
 

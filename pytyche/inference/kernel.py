@@ -44,6 +44,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro.distributions as dist
 from jax.scipy.special import ndtr, ndtri
 from numpyro.infer.initialization import init_to_median
 from numpyro.infer.mcmc import MCMCKernel
@@ -187,6 +188,7 @@ class PreparedData(NamedTuple):
     is_probit: jax.Array
     level_widths: jax.Array | None
     probit_information: jax.Array | None
+    intercept_prior_var: jax.Array | None
     layout: SiteLayout
     supports: dict
     init_values: dict
@@ -269,6 +271,10 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
     }
     layout = inspect_model(model, problem, init_values)
     supports = {name: trace[name]["fn"].support for name in layout.metropolis}
+    intercept_var = None
+    if layout.tau_intercept is not None:
+        intercept_var = _normal_prior_var(trace[layout.tau_intercept], problem)
+        init_values[layout.tau_intercept] = jnp.zeros_like(init_values[layout.tau_intercept])
     widths = information = None
     if problem.is_probit[0]:
         # The level move's directions: μ's level, then each active arm's treatment level.
@@ -293,10 +299,28 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
         is_probit=jnp.asarray(problem.is_probit),
         level_widths=None if widths is None else jnp.asarray(widths, jnp.float32),
         probit_information=None if information is None else jnp.float32(information),
+        intercept_prior_var=intercept_var,
         layout=layout,
         supports=supports,
         init_values=init_values,
     )
+
+
+def _normal_prior_var(site: dict, problem: BCFProblem) -> jax.Array:
+    """``(C, K − 1)`` the variance of the average-effect site's zero-mean normal prior."""
+    fn = site["fn"]
+    while isinstance(fn, dist.ExpandedDistribution | dist.Independent):
+        fn = fn.base_dist
+    shape = (problem.num_channels, problem.num_arms - 1)
+    if not isinstance(fn, dist.Normal) or not np.allclose(np.asarray(fn.loc), 0.0):
+        raise ValueError(
+            f"model site {site['name']!r} must have a zero-mean Normal prior of shape {shape}"
+        )
+    if tuple(np.shape(site["value"])) != shape:
+        raise ValueError(
+            f"model site {site['name']!r} must have shape {shape}; got {np.shape(site['value'])}"
+        )
+    return jnp.broadcast_to(jnp.asarray(fn.scale, jnp.float32) ** 2, shape)
 
 
 def _is_key_batch(key: jax.Array) -> bool:
@@ -352,15 +376,33 @@ def _tau_per_arm(forest: ForestState) -> jax.Array:
     return per_group.transpose(0, 2, 1, 3).reshape(groups * cg, n, b)
 
 
-def _shift_means(key: jax.Array, forest: ForestState, leaf_var: jax.Array) -> ForestState:
-    """`shift_tree_means` on every channel group of a forest (the fit is unchanged)."""
+def _shift_means(
+    key: jax.Array,
+    forest: ForestState,
+    leaf_var: jax.Array,
+    intercept: jax.Array | None = None,
+    intercept_var: jax.Array | None = None,
+) -> tuple[ForestState, jax.Array | None]:
+    """`shift_tree_means` on every channel group of a forest (the fit is unchanged).
+
+    With ``intercept`` ``(C, B)`` (the arms' average effects) and its prior variance, the
+    intercept takes part in the shift and is returned moved.
+    """
     values = forest.trees.leaf_value  # (G, T, S, Cg, B)
-    groups, per_group = values.shape[0], values.shape[3]
-    leaf_var = jnp.broadcast_to(
-        jnp.asarray(leaf_var).reshape(groups * per_group, -1), (groups * per_group, values.shape[4])
-    ).reshape(groups, per_group, -1)
-    trees = jax.vmap(shift_tree_means)(jax.random.split(key, groups), forest.trees, leaf_var)
-    return forest._replace(trees=trees)
+    groups, per_group, basis_dim = values.shape[0], values.shape[3], values.shape[4]
+
+    def grouped(a: jax.Array) -> jax.Array:
+        a = jnp.asarray(a).reshape(groups * per_group, -1)
+        return jnp.broadcast_to(a, (groups * per_group, basis_dim)).reshape(groups, per_group, -1)
+
+    keys = jax.random.split(key, groups)
+    if intercept is None:
+        trees = jax.vmap(shift_tree_means)(keys, forest.trees, grouped(leaf_var))
+        return forest._replace(trees=trees), None
+    trees, level = jax.vmap(shift_tree_means)(
+        keys, forest.trees, grouped(leaf_var), grouped(intercept), grouped(intercept_var)
+    )
+    return forest._replace(trees=trees), level.reshape(groups * per_group, basis_dim)
 
 
 def _channel_fit(forest: ForestState, channels: list[int]) -> jax.Array:
@@ -542,7 +584,7 @@ class BCFKernel(MCMCKernel):
         )
         mu_fit = state.mu_fit + (before - residuals)
         if cfg.shift_tree_means:
-            mu_forest = _shift_means(
+            mu_forest, _ = _shift_means(
                 jax.random.fold_in(key_mu, 1), mu_forest, variances.mu_leaf_var
             )
         tau_forest, residuals, tau_info = self._update_forest(
@@ -557,12 +599,23 @@ class BCFKernel(MCMCKernel):
             TreePrior(cfg.alpha_tau, cfg.beta_tau, cfg.min_leaf_count),
             True,
         )
-        if cfg.shift_tree_means:
-            tau_forest = _shift_means(
-                jax.random.fold_in(key_tau, 1), tau_forest, variances.tau_leaf_var
-            )
-        stats = self._stats(mu_forest, tau_forest, residuals, data)
         z = state.z
+        intercept_site = data.layout.tau_intercept
+        if intercept_site is not None:
+            z, residuals = self._intercept_update(
+                jax.random.fold_in(key_tau, 2), z, residuals, data, variances.noise_var
+            )
+        if cfg.shift_tree_means:
+            tau_forest, level = _shift_means(
+                jax.random.fold_in(key_tau, 1),
+                tau_forest,
+                variances.tau_leaf_var,
+                None if intercept_site is None else z[intercept_site],
+                data.intercept_prior_var,
+            )
+            if intercept_site is not None:
+                z = {**z, intercept_site: level}
+        stats = self._stats(mu_forest, tau_forest, residuals, data)
         if scale_site is not None:
             z, stats, tau_forest, residuals = self._scale_move(
                 key_scale,
@@ -596,7 +649,7 @@ class BCFKernel(MCMCKernel):
         keep = state.iteration >= self._num_warmup - 1
         fit = jax.lax.cond(
             keep,
-            lambda: self._fit_per_arm(mu_fit, mu_forest, tau_forest, data),
+            lambda: self._fit_per_arm(mu_fit, mu_forest, tau_forest, data, z),
             lambda: state.fit,
         )
         mu_grow, mu_prune, mu_depth, mu_leaves = _sweep_info(mu_info, mu_forest)
@@ -650,8 +703,10 @@ class BCFKernel(MCMCKernel):
         out, `_probit_scale_move`) keep their scale.
         """
         weights = jnp.ones_like(residuals) if data.weights is None else data.weights
-        # τ at the observed arm, from the sweeps' invariant residual = target − offset − μ − τ
+        # The forest's τ at the observed arm, from the sweeps' invariant
+        # residual = target − offset − μ − τ − intercept
         tau = weights * (targets - data.offset[:, None] - mu_fit - residuals)
+        tau = tau - weights * self._intercept_term(z, data)
         gaussian = np.zeros(problem.num_channels, bool)
         if problem.gaussian_channel is not None:
             gaussian[problem.gaussian_channel] = True
@@ -691,10 +746,11 @@ class BCFKernel(MCMCKernel):
         weight = jnp.ones_like(state.residuals[0]) if data.weights is None else data.weights[0]
         fit = state.targets[0] - state.residuals[0]  # residual = target − fit, read rows only
         prior = []
-        for forest, leaf_var in (
-            (state.mu_forest, state.variances.mu_leaf_var),
-            (state.tau_forest, state.variances.tau_leaf_var),
-        ):
+        site = data.layout.tau_intercept
+        forests = [(state.mu_forest, state.variances.mu_leaf_var)]
+        if site is None:
+            forests.append((state.tau_forest, state.variances.tau_leaf_var))
+        for forest, leaf_var in forests:
             values = forest.trees.leaf_value[0, :, :, 0]  # channel 0: group 0, slot 0
             leaf = is_leaf(forest.trees.split_bin[0])[..., None]
             num_trees = values.shape[0]
@@ -704,6 +760,9 @@ class BCFKernel(MCMCKernel):
             total = jnp.sum(jnp.where(leaf, values, 0.0), axis=(0, 1))  # (B,)
             count = jnp.sum(leaf).astype(values.dtype)
             prior.append((total / (num_trees * var), count / (num_trees**2 * var)))
+        if site is not None:  # each arm's level is its average effect, prior N(0, V₀)
+            var = data.intercept_prior_var[0]
+            prior.append((state.z[site][0] / var, 1.0 / var))
         directions = jnp.concatenate([weight[None], data.basis.T * weight])
         deltas, moved = level_move(
             key,
@@ -727,12 +786,59 @@ class BCFKernel(MCMCKernel):
             trees = trees._replace(leaf_value=trees.leaf_value.at[0, :, :, 0].set(values))
             return forest._replace(trees=trees)
 
+        if site is None:
+            tau_forest, z = shifted(state.tau_forest, deltas[1:]), state.z
+        else:
+            tau_forest = state.tau_forest
+            z = {**state.z, site: state.z[site].at[0].add(deltas[1:])}
         return state._replace(
+            z=z,
             mu_forest=shifted(state.mu_forest, deltas[:1]),
-            tau_forest=shifted(state.tau_forest, deltas[1:]),
+            tau_forest=tau_forest,
             residuals=state.residuals.at[0].add(weight * (fit - moved)),
             mu_fit=state.mu_fit.at[0].add(deltas[0]),
         )
+
+    @staticmethod
+    def _intercept_term(z: dict, data: PreparedData) -> jax.Array:
+        """``(C, n)`` the arms' average effects at every visitor's basis (0 without them)."""
+        site = data.layout.tau_intercept
+        if site is None:
+            return jnp.zeros((data.targets.shape[0], data.basis.shape[0]), data.basis.dtype)
+        return jnp.einsum("ck,nk->cn", z[site], data.basis)
+
+    def _intercept_update(
+        self,
+        key: jax.Array,
+        z: dict,
+        residuals: jax.Array,
+        data: PreparedData,
+        noise_var: jax.Array,
+    ) -> tuple[dict, jax.Array]:
+        """Conjugate normal draw of every channel's average effects given the residuals.
+
+        Channel ``c``'s intercept ``β_c`` has prior ``N(0, diag V₀)`` and enters the fit as
+        ``β_cᵀ b_i``: with ``r`` the residuals with ``β_c`` added back, the conditional is
+        ``N(P⁻¹ h, P⁻¹)``, ``P = Σ w b bᵀ / σ² + V₀⁻¹``, ``h = Σ w b r / σ²`` (latents on a
+        probit channel, where ``σ² = 1``).
+        """
+        site = data.layout.tau_intercept
+        weights = jnp.ones_like(residuals) if data.weights is None else data.weights
+        basis = data.basis
+        partial = residuals + weights * self._intercept_term(z, data)
+        gram = jnp.einsum("cn,nk,nl->ckl", weights, basis, basis)
+        precision = gram / noise_var[:, None, None] + jax.vmap(jnp.diag)(
+            1.0 / data.intercept_prior_var
+        )
+        h = jnp.einsum("cn,nk->ck", weights * partial, basis) / noise_var[:, None]
+        chol = jnp.linalg.cholesky(precision)
+        mean = jax.vmap(lambda p, v: jax.scipy.linalg.cho_solve((p, True), v))(chol, h)
+        noise = jax.random.normal(key, mean.shape, mean.dtype)
+        draw = mean + jax.vmap(lambda p, e: jax.scipy.linalg.solve_triangular(p.T, e, lower=False))(
+            chol, noise
+        )
+        z = {**z, site: draw.astype(z[site].dtype)}
+        return z, partial - weights * self._intercept_term(z, data)
 
     def _probit_scale_move(
         self, key: jax.Array, problem: BCFProblem, data: PreparedData, state: BCFState
@@ -744,7 +850,9 @@ class BCFKernel(MCMCKernel):
         """
         weight = jnp.ones_like(state.residuals[0]) if data.weights is None else data.weights[0]
         fit = state.targets[0] - state.residuals[0]
-        tau = weight * (fit - data.offset[0] - state.mu_fit[0])
+        tau = weight * (
+            fit - data.offset[0] - state.mu_fit[0] - self._intercept_term(state.z, data)[0]
+        )
         stats = self._stats(state.mu_forest, state.tau_forest, state.residuals, data)
         site = data.layout.tau_scale
         z, stats, factor = probit_scale_move(
@@ -885,6 +993,7 @@ class BCFKernel(MCMCKernel):
         mu_forest: ForestState,
         tau_forest: ForestState,
         data: PreparedData,
+        z: dict,
     ) -> jax.Array:
         """``(C, n, K)`` offset + μ + τ_a in model units."""
         # The μ sweeps track mu_fit only at a channel's informative rows: predict the rest.
@@ -892,5 +1001,8 @@ class BCFKernel(MCMCKernel):
         if partial:
             predicted = _channel_fit(mu_forest, partial)
             mu_fit = mu_fit.at[jnp.asarray(partial)].set(predicted)
-        per_arm = arm_contributions(_tau_per_arm(tau_forest), data.center)
+        tau = _tau_per_arm(tau_forest)
+        if data.layout.tau_intercept is not None:
+            tau = tau + z[data.layout.tau_intercept][:, None, :]
+        per_arm = arm_contributions(tau, data.center)
         return (data.offset[:, None, None] + mu_fit[:, :, None] + per_arm).astype(jnp.float32)

@@ -15,7 +15,10 @@ classify its latent sites:
 Separately, a Metropolis site with one value per channel that scales the treatment
 leaves' standard deviation (``tau_leaf_var ∝ v²``, nothing else depending on it) is the
 **treatment scale**: the kernel also moves it jointly with the leaves
-(:mod:`pytyche.inference.expansion`).
+(:mod:`pytyche.inference.expansion`). A site named ``tau_intercept``
+(:data:`pytyche.models.bcf.TAU_INTERCEPT_SITE`, the arms' average effects, which enter the
+channel fits rather than the leaf statistics) is updated by the kernel itself and is in
+neither list.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 from numpyro.infer.util import log_density
 
+from pytyche.models.bcf import TAU_INTERCEPT_SITE
 from pytyche.models.likelihood import ForestStats, ForestVariances, ZeroMeanNormalStats
 
 __all__ = ["SiteLayout", "inspect_model", "log_joint", "model_variances", "update_sites"]
@@ -51,12 +55,15 @@ class SiteLayout(NamedTuple):
         Sites updated by random-walk Metropolis.
     tau_scale
         The treatment scale site (see the module docstring), or None.
+    tau_intercept
+        The arms' average-effect site, or None when the model has none.
     """
 
     names: tuple[str, ...]
     conjugate: tuple[tuple[str, str], ...]
     metropolis: tuple[str, ...]
     tau_scale: str | None = None
+    tau_intercept: str | None = None
 
 
 def _trace(model: Callable, problem: object, stats: ForestStats, values: dict) -> dict:
@@ -106,7 +113,10 @@ def inspect_model(
     ]
     conjugate, metropolis = [], []
     base_log_probs = _site_log_probs(trace)
+    intercept = TAU_INTERCEPT_SITE if TAU_INTERCEPT_SITE in latent else None
     for name in latent:
+        if name == intercept:
+            continue
         link = None
         if isinstance(_base(trace[name]["fn"]), dist.InverseGamma):
             link = _conjugate_link(
@@ -122,7 +132,7 @@ def inspect_model(
         if _scales_tau_leaves(model, problem, stats, init_values, name, trace, base_log_probs)
     ]
     tau_scale = scales[0] if len(scales) == 1 else None
-    return SiteLayout(latent, tuple(conjugate), tuple(metropolis), tau_scale)
+    return SiteLayout(latent, tuple(conjugate), tuple(metropolis), tau_scale, intercept)
 
 
 def _scales_tau_leaves(

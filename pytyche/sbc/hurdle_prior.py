@@ -107,6 +107,7 @@ from pytyche.forest.predict import arm_contributions
 from pytyche.forest.sweep import TreePrior
 from pytyche.inference.config import BCFConfig
 from pytyche.inference.kernel import treatment_center
+from pytyche.models.bcf import TAU_INTERCEPT_SITE
 from pytyche.models.problem import CHANNELS, MU_TOTAL_SD, TAU_TOTAL_SD, BCFProblem, make_problem
 from pytyche.models.registry import DEFAULT_MODEL, get_model
 from pytyche.posterior import hurdle_metric
@@ -257,7 +258,8 @@ class HurdlePriorProblem:
         return tuple((name, np.shape(value)) for name, value in trace.items())
 
     def site_quantity_names(self) -> tuple[str, ...]:
-        """One name per element of every latent site (``<site>_<channel>`` for ``(C,)``)."""
+        """One name per element of every latent site (``<site>_<channel>`` for ``(C,)``,
+        ``<site>_<channel>_<arm>`` for ``(C, K − 1)``)."""
         channels = CHANNELS[_FAMILY]
         names = []
         for name, shape in self.site_shapes:
@@ -265,6 +267,8 @@ class HurdlePriorProblem:
                 names.append(name)
             elif shape == (len(channels),):
                 names += [f"{name}_{c}" for c in channels]
+            elif shape == (len(channels), len(self.arms) - 1):  # per channel and active arm
+                names += [f"{name}_{c}_{a}" for c in channels for a in self.arms[1:]]
             else:
                 names += [f"{name}_{i}" for i in range(math.prod(shape))]
         return tuple(names)
@@ -568,6 +572,8 @@ def draw_prior(
         leaves = rng.normal(size=(slots, num_channels, num_arms - 1)) * tau_leaf_sd
         tau += leaves[tree.leaf_index].transpose(1, 0, 2)
         tau_trees.append(tree)
+    if TAU_INTERCEPT_SITE in sites:  # the arms' average effects, added to every visitor
+        tau += sites[TAU_INTERCEPT_SITE][:, None, :]
     # The fit's treatment coding: arm a's basis is e_a − c (c = 0 for the indicator coding).
     per_arm = arm_contributions(tau, treatment_center(design, config))
     fit = np.asarray(design.offset)[:, None, None] + mu[:, :, None] + per_arm

@@ -77,7 +77,7 @@ def test_repeated_moves_follow_the_marginal_conditional():
 
 
 def test_kernel_keeps_the_tracked_fit_equal_to_the_trees():
-    """Hurdle K = 3, joint pooling: after iterations with the move, ``z − r = offset + μ + τ``."""
+    """Hurdle K = 3, joint pooling: after iterations, ``z − r = offset + μ + τ + βᵀb``."""
     planted = hurdle_experiment(seed=3, n=600, base_rate=0.1)
     problem = make_problem(planted.data, num_mu_trees=8, num_tau_trees=4)
     config = BCFConfig(num_mu_trees=8, num_tau_trees=4, max_depth=3, num_warmup=5, num_draws=5)
@@ -104,8 +104,9 @@ def test_kernel_keeps_the_tracked_fit_equal_to_the_trees():
         state.tau_forest.leaf_index[0],
         data.basis,
     )[0]
+    intercept = data.basis @ state.z["tau_intercept"][0]  # the arms' average effects
     tracked = state.targets[0] - state.residuals[0]
-    np.testing.assert_allclose(tracked, data.offset[0] + mu + tau, atol=2e-4)
+    np.testing.assert_allclose(tracked, data.offset[0] + mu + tau + intercept, atol=2e-4)
     np.testing.assert_allclose(state.mu_fit[0], mu, atol=2e-4)
     # the move is part of this (default) kernel's step: the problem has a probit channel
     assert config.marginal_probit_moves and data.level_widths is not None

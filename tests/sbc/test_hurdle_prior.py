@@ -233,14 +233,18 @@ def test_truth_is_the_fits_functional_at_the_drawn_parameters() -> None:
     assert truth.shape == (len(names),)
     effects = np.concatenate([np.asarray(e)[0] for e in expected])
     np.testing.assert_allclose(truth[: effects.size], effects, rtol=2e-4, atol=1e-6)
+    active = problem.arms[1:]
     assert names[effects.size :] == (
         "mu_leaf_var_conversion",
         "mu_leaf_var_severity",
         "tau_scale_conversion",
         "tau_scale_severity",
+        *[f"tau_intercept_{c}_{a}" for c in ("conversion", "severity") for a in active],
         "sigma2",
     )
-    sites = np.concatenate([np.ravel(draw.sites[s]) for s in ("mu_leaf_var", "tau_scale")])
+    sites = np.concatenate(
+        [np.ravel(draw.sites[s]) for s in ("mu_leaf_var", "tau_scale", "tau_intercept")]
+    )
     np.testing.assert_allclose(truth[effects.size :], [*sites, draw.sites["sigma2"]])
     assert len(draw.mu_trees) == 6 and len(draw.tau_trees) == 3
 
@@ -264,7 +268,7 @@ def test_the_sweep_spec_parses_and_builds() -> None:
     assert spec.dgp.kind == "prior_predictive"
     assert problem.config.num_mu_trees == 20 and problem.config.num_tau_trees == 10
     assert problem.num_draws(300) // spec.num_rank_draws >= 200  # thinned for slow scales
-    assert len(problem.quantity_names(300)) == 15
+    assert len(problem.quantity_names(300)) == 19  # 10 effects + 9 site elements
 
 
 def test_a_generator_dgp_and_a_missing_num_arms_are_refused() -> None:
