@@ -39,13 +39,7 @@ from pytyche.forest.trees import Trees, is_leaf
 __all__ = ["shift_tree_means"]
 
 
-def shift_tree_means(
-    key: jax.Array,
-    trees: Trees,
-    leaf_prior_var: jax.Array,
-    level: jax.Array | None = None,
-    level_prior_var: jax.Array | None = None,
-) -> Trees | tuple[Trees, jax.Array]:
+def shift_tree_means(key: jax.Array, trees: Trees, leaf_prior_var: jax.Array) -> Trees:
     """Redraw the trees' mean leaf values given their sum (see the module docstring).
 
     Parameters
@@ -57,18 +51,12 @@ def shift_tree_means(
     leaf_prior_var
         ``(C,)`` or ``(C, K)`` prior variance of every leaf component, as in
         :func:`pytyche.forest.sweep.sweep`.
-    level, level_prior_var
-        Optional ``(C, K)`` parameter added to the fit of every visitor (the treatment
-        forest's average-effect intercept) and its ``N(0, level_prior_var)`` prior: it
-        takes part as one more one-leaf tree, so the intercept and the trees' levels
-        trade the sum between them.
 
     Returns
     -------
-    Trees, or (Trees, level) with ``level``
-        The same trees with every leaf of tree ``t`` shifted by ``δ_t`` (and the level by
-        ``δ_0``), ``Σ δ = 0`` per channel and component, so the fit is unchanged up to
-        rounding.
+    Trees
+        The same trees with every leaf of tree ``t`` shifted by ``δ_t`` (``Σ_t δ_t = 0`` per
+        channel and component, so the forest's fit is unchanged up to rounding).
     """
     values = trees.leaf_value
     num_channels, basis_dim = values.shape[2:]
@@ -80,18 +68,8 @@ def shift_tree_means(
     count = jnp.sum(leaf, axis=-1).astype(values.dtype)[:, None, None]  # (T, 1, 1)
     mean = jnp.sum(jnp.where(leaf[..., None, None], values, 0.0), axis=1) / count  # (T, C, K)
     tree_var = var[None] / count  # (T, C, K): the prior variance of a tree's mean leaf
-    if level is not None:
-        mean = jnp.concatenate([mean, level[None].astype(values.dtype)])
-        extra = jnp.broadcast_to(jnp.asarray(level_prior_var, values.dtype), var.shape)
-        tree_var = jnp.concatenate([tree_var, extra[None]])
     xi = jnp.sqrt(tree_var) * jax.random.normal(key, mean.shape, values.dtype)
     share = tree_var / jnp.sum(tree_var, axis=0)
     new_mean = xi + share * (jnp.sum(mean, axis=0) - jnp.sum(xi, axis=0))
     shift = new_mean - mean
-    num_trees = values.shape[0]
-    moved = trees._replace(
-        leaf_value=values + jnp.where(leaf[..., None, None], shift[:num_trees, None], 0.0)
-    )
-    if level is None:
-        return moved
-    return moved, new_mean[num_trees]
+    return trees._replace(leaf_value=values + jnp.where(leaf[..., None, None], shift[:, None], 0.0))

@@ -376,33 +376,15 @@ def _tau_per_arm(forest: ForestState) -> jax.Array:
     return per_group.transpose(0, 2, 1, 3).reshape(groups * cg, n, b)
 
 
-def _shift_means(
-    key: jax.Array,
-    forest: ForestState,
-    leaf_var: jax.Array,
-    intercept: jax.Array | None = None,
-    intercept_var: jax.Array | None = None,
-) -> tuple[ForestState, jax.Array | None]:
-    """`shift_tree_means` on every channel group of a forest (the fit is unchanged).
-
-    With ``intercept`` ``(C, B)`` (the arms' average effects) and its prior variance, the
-    intercept takes part in the shift and is returned moved.
-    """
+def _shift_means(key: jax.Array, forest: ForestState, leaf_var: jax.Array) -> ForestState:
+    """`shift_tree_means` on every channel group of a forest (the fit is unchanged)."""
     values = forest.trees.leaf_value  # (G, T, S, Cg, B)
     groups, per_group, basis_dim = values.shape[0], values.shape[3], values.shape[4]
-
-    def grouped(a: jax.Array) -> jax.Array:
-        a = jnp.asarray(a).reshape(groups * per_group, -1)
-        return jnp.broadcast_to(a, (groups * per_group, basis_dim)).reshape(groups, per_group, -1)
-
-    keys = jax.random.split(key, groups)
-    if intercept is None:
-        trees = jax.vmap(shift_tree_means)(keys, forest.trees, grouped(leaf_var))
-        return forest._replace(trees=trees), None
-    trees, level = jax.vmap(shift_tree_means)(
-        keys, forest.trees, grouped(leaf_var), grouped(intercept), grouped(intercept_var)
-    )
-    return forest._replace(trees=trees), level.reshape(groups * per_group, basis_dim)
+    leaf_var = jnp.broadcast_to(
+        jnp.asarray(leaf_var).reshape(groups * per_group, -1), (groups * per_group, basis_dim)
+    ).reshape(groups, per_group, -1)
+    trees = jax.vmap(shift_tree_means)(jax.random.split(key, groups), forest.trees, leaf_var)
+    return forest._replace(trees=trees)
 
 
 def _channel_fit(forest: ForestState, channels: list[int]) -> jax.Array:
@@ -584,7 +566,7 @@ class BCFKernel(MCMCKernel):
         )
         mu_fit = state.mu_fit + (before - residuals)
         if cfg.shift_tree_means:
-            mu_forest, _ = _shift_means(
+            mu_forest = _shift_means(
                 jax.random.fold_in(key_mu, 1), mu_forest, variances.mu_leaf_var
             )
         tau_forest, residuals, tau_info = self._update_forest(
@@ -606,15 +588,13 @@ class BCFKernel(MCMCKernel):
                 jax.random.fold_in(key_tau, 2), z, residuals, data, variances.noise_var
             )
         if cfg.shift_tree_means:
-            tau_forest, level = _shift_means(
-                jax.random.fold_in(key_tau, 1),
-                tau_forest,
-                variances.tau_leaf_var,
-                None if intercept_site is None else z[intercept_site],
-                data.intercept_prior_var,
+            # The intercept stays out of the shift: taking part, it would hand the trees a
+            # share of the average effect (in proportion to the prior variances), which the
+            # data pin, and the scale move (which scales the trees) would then stall
+            # (measured: ATE bulk ESS 5 of 800 against 482 on a small Gaussian problem).
+            tau_forest = _shift_means(
+                jax.random.fold_in(key_tau, 1), tau_forest, variances.tau_leaf_var
             )
-            if intercept_site is not None:
-                z = {**z, intercept_site: level}
         stats = self._stats(mu_forest, tau_forest, residuals, data)
         if scale_site is not None:
             z, stats, tau_forest, residuals = self._scale_move(
