@@ -136,9 +136,11 @@ def test_metropolis_update_targets_the_model_conditional():
         "mu_leaf_var": jnp.array([0.01]),
         "tau_scale": jnp.array([0.3]),
         "sigma2": jnp.asarray(0.7),
+        "tau_intercept": jnp.zeros((1, problem.num_arms - 1)),
     }
     layout = inspect_model(bcf_model, problem, values)
     assert layout.metropolis == ("tau_scale",)
+    assert layout.tau_intercept == "tau_intercept"  # updated by the kernel, not Metropolis
     supports = {"tau_scale": dist.HalfNormal(1.0).support}
     ones = jnp.ones(1)
     sum_sq, count = 0.05, 20.0
