@@ -68,14 +68,14 @@ def hurdle_frame(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def ours_timer(
-    data: RoundData, mu_trees: int, tau_trees: int, **overrides: object
+    data: RoundData, mu_trees: int, tau_trees: int, model: Callable = bcf_model, **overrides: object
 ) -> tuple[float, Callable]:
     """Compile our kernel step; returns its compile time and ``time(steps, repeats)``, the
     seconds per iteration of ``repeats`` blocks of ``steps`` iterations. ``overrides`` are
-    further `BCFConfig` fields."""
+    further `BCFConfig` fields; ``model`` the model function."""
     config = BCFConfig(num_mu_trees=mu_trees, num_tau_trees=tau_trees, **overrides)
     problem = make_problem(data, num_mu_trees=mu_trees, num_tau_trees=tau_trees)
-    kernel = BCFKernel(bcf_model, config)
+    kernel = BCFKernel(model, config)
     state = kernel.init(jax.random.PRNGKey(0), 10, None, (problem,), {})
     # Donated like the loop carry of `pytyche.fit`'s compiled chain (no copy of the
     # (trees, n) leaf indices per step); a fresh copy, as init may share buffers.

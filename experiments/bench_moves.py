@@ -6,8 +6,7 @@ in alternating rounds in one process so each round's ratios are paired measureme
 - ``default``: the default `BCFConfig` and model (tree-mean shifts, marginal probit level
   and scale moves, the arms' average-effect intercept);
 - ``no_moves``: ``shift_tree_means=False, marginal_probit_moves=False``;
-- ``before``: no moves and a model without the ``tau_intercept`` site (the step of
-  commit b27c09c).
+- ``before``: no moves and ``models/no_tau_intercept.py`` (the step of commit b27c09c).
 
 Writes ``experiments/results/bench_moves_<backend>.json``. Run with ``--help`` for options.
 """
@@ -18,70 +17,25 @@ import argparse
 import datetime as dt
 import json
 import platform
-import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
-from bench_bcf import hurdle_frame
+from bench_bcf import hurdle_frame, ours_timer
 
 from pytyche.data import RoundData
-from pytyche.inference import BCFConfig, BCFKernel
-from pytyche.models import bcf_model, make_problem, sample_mu_leaf_var
-from pytyche.models.bcf import SIGMA2_DF, SIGMA2_SCALE
-from pytyche.models.likelihood import ForestVariances, forest_likelihood
+from pytyche.models import get_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("default", "no_moves", "before")
 
 
-def no_intercept_model(problem, stats=None):
-    """The default model without the ``tau_intercept`` site (the average effect is then
-    the treatment forest's level), for timing only."""
-    mu_leaf_var = sample_mu_leaf_var(problem)
-    with numpyro.plate("channel", problem.num_channels, dim=-1):
-        tau_scale = numpyro.sample("tau_scale", dist.HalfNormal(jnp.asarray(problem.tau_total_sd)))
-    noise_var = jnp.ones(problem.num_channels)
-    g = problem.gaussian_channel
-    if g is not None:
-        sigma2 = numpyro.sample(
-            "sigma2", dist.InverseGamma(SIGMA2_DF / 2, SIGMA2_DF * SIGMA2_SCALE / 2)
-        )
-        noise_var = noise_var.at[g].set(sigma2)
-    variances = ForestVariances(mu_leaf_var, tau_scale**2 / problem.num_tau_trees, noise_var)
-    forest_likelihood(stats, variances, g)
-    return variances
-
-
 def step_timer(data: RoundData, trees: tuple[int, int], variant: str):
-    """A compiled, donated kernel step; returns ``time(steps, repeats)`` (s per iteration)."""
-    mu, tau = trees
-    flags = (
-        {} if variant == "default" else {"shift_tree_means": False, "marginal_probit_moves": False}
-    )
-    model = no_intercept_model if variant == "before" else bcf_model
-    config = BCFConfig(num_mu_trees=mu, num_tau_trees=tau, **flags)
-    problem = make_problem(data, num_mu_trees=mu, num_tau_trees=tau)
-    kernel = BCFKernel(model, config)
-    state = kernel.init(jax.random.PRNGKey(0), 10, None, (problem,), {})
-    state = jax.tree.map(lambda a: jnp.array(a, copy=True), state)
-    step = jax.jit(lambda s: kernel.sample(s, (problem,), {}), donate_argnums=0)
-    chain = [jax.block_until_ready(step(state))]
-
-    def time_blocks(steps: int, repeats: int) -> list[float]:
-        blocks = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(steps):
-                chain[0] = step(chain[0])
-            jax.block_until_ready(chain[0])
-            blocks.append((time.perf_counter() - start) / steps)
-        return blocks
-
-    return time_blocks
+    """`bench_bcf.ours_timer`'s ``time(steps, repeats)`` for one variant's step."""
+    off = {"shift_tree_means": False, "marginal_probit_moves": False}
+    flags = {} if variant == "default" else off
+    model = get_model("no_tau_intercept" if variant == "before" else "bcf")
+    return ours_timer(data, *trees, model=model, **flags)[1]
 
 
 def main() -> None:

@@ -44,7 +44,6 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 from jax.scipy.special import ndtr, ndtri
 from numpyro.infer.initialization import init_to_median
 from numpyro.infer.mcmc import MCMCKernel
@@ -72,6 +71,7 @@ from pytyche.inference.sites import (
     inspect_model,
     log_joint,
     model_variances,
+    normal_prior_variance,
     update_sites,
 )
 from pytyche.models.bcf import bcf_model
@@ -273,7 +273,9 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
     supports = {name: trace[name]["fn"].support for name in layout.metropolis}
     intercept_var = None
     if layout.tau_intercept is not None:
-        intercept_var = _normal_prior_var(trace[layout.tau_intercept], problem)
+        intercept_var = normal_prior_variance(
+            trace[layout.tau_intercept], (problem.num_channels, problem.num_arms - 1)
+        )
         init_values[layout.tau_intercept] = jnp.zeros_like(init_values[layout.tau_intercept])
     widths = information = None
     if problem.is_probit[0]:
@@ -304,23 +306,6 @@ def prepare_data(model: Callable, problem: BCFProblem, config: BCFConfig) -> Pre
         supports=supports,
         init_values=init_values,
     )
-
-
-def _normal_prior_var(site: dict, problem: BCFProblem) -> jax.Array:
-    """``(C, K − 1)`` the variance of the average-effect site's zero-mean normal prior."""
-    fn = site["fn"]
-    while isinstance(fn, dist.ExpandedDistribution | dist.Independent):
-        fn = fn.base_dist
-    shape = (problem.num_channels, problem.num_arms - 1)
-    if not isinstance(fn, dist.Normal) or not np.allclose(np.asarray(fn.loc), 0.0):
-        raise ValueError(
-            f"model site {site['name']!r} must have a zero-mean Normal prior of shape {shape}"
-        )
-    if tuple(np.shape(site["value"])) != shape:
-        raise ValueError(
-            f"model site {site['name']!r} must have shape {shape}; got {np.shape(site['value'])}"
-        )
-    return jnp.broadcast_to(jnp.asarray(fn.scale, jnp.float32) ** 2, shape)
 
 
 def _is_key_batch(key: jax.Array) -> bool:
@@ -735,7 +720,7 @@ class BCFKernel(MCMCKernel):
             leaf = is_leaf(forest.trees.split_bin[0])[..., None]
             num_trees = values.shape[0]
             var = jnp.broadcast_to(
-                jnp.asarray(leaf_var).reshape(self._num_channels(data), -1)[0], values.shape[-1:]
+                jnp.asarray(leaf_var).reshape(data.targets.shape[0], -1)[0], values.shape[-1:]
             )
             total = jnp.sum(jnp.where(leaf, values, 0.0), axis=(0, 1))  # (B,)
             count = jnp.sum(leaf).astype(values.dtype)
@@ -857,10 +842,6 @@ class BCFKernel(MCMCKernel):
             residuals=state.residuals.at[0].add((1.0 - factor) * tau),
             variances=model_variances(self.model, problem, stats, z),
         )
-
-    @staticmethod
-    def _num_channels(data: PreparedData) -> int:
-        return data.targets.shape[0]
 
     def _update_latents(
         self, key: jax.Array, state: BCFState, data: PreparedData

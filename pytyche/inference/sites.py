@@ -37,7 +37,14 @@ from numpyro.infer.util import log_density
 from pytyche.models.bcf import TAU_INTERCEPT_SITE
 from pytyche.models.likelihood import ForestStats, ForestVariances, ZeroMeanNormalStats
 
-__all__ = ["SiteLayout", "inspect_model", "log_joint", "model_variances", "update_sites"]
+__all__ = [
+    "SiteLayout",
+    "inspect_model",
+    "log_joint",
+    "model_variances",
+    "normal_prior_variance",
+    "update_sites",
+]
 
 TARGET_ACCEPTANCE = 0.44
 
@@ -75,6 +82,32 @@ def _base(fn: dist.Distribution) -> dist.Distribution:
     while isinstance(fn, dist.ExpandedDistribution | dist.Independent):
         fn = fn.base_dist
     return fn
+
+
+def normal_prior_variance(site: dict, shape: tuple[int, ...]) -> jax.Array:
+    """The variance of a traced site's zero-mean normal prior, broadcast to ``shape``.
+
+    Parameters
+    ----------
+    site
+        A NumPyro trace entry (the average-effect site, see `SiteLayout.tau_intercept`).
+    shape
+        The shape the site must have.
+
+    Raises
+    ------
+    ValueError
+        Naming the site, when its prior is not a zero-mean normal or its shape differs.
+    """
+    fn = _base(site["fn"])
+    if not isinstance(fn, dist.Normal) or not np.allclose(np.asarray(fn.loc), 0.0):
+        raise ValueError(f"model site {site['name']!r} must have a zero-mean Normal prior")
+    if tuple(np.shape(site["value"])) != tuple(shape):
+        raise ValueError(
+            f"model site {site['name']!r} must have shape {tuple(shape)}; "
+            f"got {np.shape(site['value'])}"
+        )
+    return jnp.broadcast_to(jnp.asarray(fn.scale, jnp.float32) ** 2, shape)
 
 
 def _site_log_probs(trace: dict) -> dict[str, np.ndarray]:

@@ -95,22 +95,23 @@ def bcf_variances(
     stats: ForestStats | None,
     mu_leaf_var: jnp.ndarray,
     tau_scale: jnp.ndarray,
+    intercept: bool = True,
 ) -> ForestVariances:
     """The shared tail of BCF model functions: average effects, σ², variances, likelihood.
 
     Variants that only change the leaf priors call this after sampling
     ``mu_leaf_var`` and ``tau_scale`` their own way. The ``tau_intercept`` site must stay
     a zero-mean normal whose scale does not depend on other sites (the kernel reads its
-    variance once).
+    variance once). ``intercept=False`` leaves the site out: the average effect is then
+    the treatment forest's level (the model before 2026-12-07, for ablations).
     """
-    intercept_sd = jnp.asarray(problem.tau_total_sd, jnp.float32).reshape(-1, 1)
-    numpyro.sample(
-        TAU_INTERCEPT_SITE,
-        dist.Normal(
-            jnp.zeros((problem.num_channels, problem.num_arms - 1)),
-            jnp.broadcast_to(intercept_sd, (problem.num_channels, problem.num_arms - 1)),
-        ).to_event(2),
-    )
+    if intercept:
+        shape = (problem.num_channels, problem.num_arms - 1)
+        intercept_sd = jnp.asarray(problem.tau_total_sd, jnp.float32).reshape(-1, 1)
+        numpyro.sample(
+            TAU_INTERCEPT_SITE,
+            dist.Normal(jnp.zeros(shape), jnp.broadcast_to(intercept_sd, shape)).to_event(2),
+        )
     noise_var = jnp.ones(problem.num_channels)
     g = problem.gaussian_channel
     if g is not None:

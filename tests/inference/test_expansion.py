@@ -14,9 +14,15 @@ import jax.numpy as jnp
 import numpy as np
 from bcf_synthetic import hurdle_experiment
 from scipy import stats as scipy_stats
+from scipy.special import log_ndtr
 
 from pytyche.inference import BCFConfig
-from pytyche.inference.expansion import ScaleMoveInputs, scale_move, slice_sample
+from pytyche.inference.expansion import (
+    ScaleMoveInputs,
+    probit_scale_move,
+    scale_move,
+    slice_sample,
+)
 from pytyche.inference.kernel import prepare_data
 from pytyche.inference.sites import log_joint
 from pytyche.models import bcf_model, make_problem
@@ -161,10 +167,6 @@ def test_probit_move_draws_the_marginal_conditional():
     signed scale is evaluated by quadrature on a grid and the chain's end points are
     compared with it by KS.
     """
-    from scipy.special import log_ndtr
-
-    from pytyche.inference.expansion import probit_scale_move
-
     problem, values, stats, _ = _setup()
     rng = np.random.default_rng(7)
     n = 600

@@ -76,6 +76,17 @@ def test_repeated_moves_follow_the_marginal_conditional():
     assert abs(draws.mean() - mean) < 4 * draws.std() / np.sqrt(DRAWS)
 
 
+def _channel0_fit(forest, basis=None):
+    """Channel 0's fit of a forest's first group, recomputed from its trees."""
+    trees = forest.trees
+    trees = trees._replace(
+        split_var=trees.split_var[0],
+        split_bin=trees.split_bin[0],
+        leaf_value=trees.leaf_value[0, :, :, :1],
+    )
+    return forest_fit(trees, forest.leaf_index[0], basis)[0]
+
+
 def test_kernel_keeps_the_tracked_fit_equal_to_the_trees():
     """Hurdle K = 3, joint pooling: after iterations, ``z − r = offset + μ + τ + βᵀb``."""
     planted = hurdle_experiment(seed=3, n=600, base_rate=0.1)
@@ -87,23 +98,8 @@ def test_kernel_keeps_the_tracked_fit_equal_to_the_trees():
     for _ in range(6):
         state = step(state)
     data = kernel.prepared(problem)
-    mu = forest_fit(
-        state.mu_forest.trees._replace(
-            split_var=state.mu_forest.trees.split_var[0],
-            split_bin=state.mu_forest.trees.split_bin[0],
-            leaf_value=state.mu_forest.trees.leaf_value[0, :, :, :1],
-        ),
-        state.mu_forest.leaf_index[0],
-    )[0]
-    tau = forest_fit(
-        state.tau_forest.trees._replace(
-            split_var=state.tau_forest.trees.split_var[0],
-            split_bin=state.tau_forest.trees.split_bin[0],
-            leaf_value=state.tau_forest.trees.leaf_value[0, :, :, :1],
-        ),
-        state.tau_forest.leaf_index[0],
-        data.basis,
-    )[0]
+    mu = _channel0_fit(state.mu_forest)
+    tau = _channel0_fit(state.tau_forest, data.basis)
     intercept = data.basis @ state.z["tau_intercept"][0]  # the arms' average effects
     tracked = state.targets[0] - state.residuals[0]
     np.testing.assert_allclose(tracked, data.offset[0] + mu + tau + intercept, atol=2e-4)

@@ -12,7 +12,9 @@ import pytest
 from scipy import integrate, stats
 
 from pytyche.data import RoundData
-from pytyche.inference.sites import inspect_model, update_sites
+from pytyche.inference import BCFConfig
+from pytyche.inference.kernel import prepare_data
+from pytyche.inference.sites import inspect_model, normal_prior_variance, update_sites
 from pytyche.models import (
     ForestStats,
     ZeroMeanNormalStats,
@@ -219,3 +221,25 @@ def test_fixed_tau_scale_variant_has_no_tau_scale_site():
         np.asarray(problem.tau_total_sd) ** 2 / problem.num_tau_trees,
         rtol=1e-6,
     )
+
+
+def test_no_tau_intercept_variant_and_a_non_normal_intercept_prior():
+    """The ablation has no average-effect site (the kernel then has none to update); a
+    model whose ``tau_intercept`` prior is not a zero-mean normal is refused by name."""
+    problem = make_problem(_data())
+    trace = numpyro.handlers.trace(
+        numpyro.handlers.seed(get_model("no_tau_intercept"), 0)
+    ).get_trace(problem)
+    assert "tau_intercept" not in trace and "tau_scale" in trace
+    data = prepare_data(get_model("no_tau_intercept"), problem, BCFConfig())
+    assert data.layout.tau_intercept is None and data.intercept_prior_var is None
+    default = numpyro.handlers.trace(numpyro.handlers.seed(bcf_model, 0)).get_trace(problem)
+    shape = (problem.num_channels, problem.num_arms - 1)
+    np.testing.assert_allclose(
+        normal_prior_variance(default["tau_intercept"], shape),
+        np.broadcast_to(np.asarray(problem.tau_total_sd)[:, None] ** 2, shape),
+        rtol=1e-6,
+    )
+    shifted = dict(default["tau_intercept"], fn=dist.Normal(1.0, 1.0).expand(shape).to_event(2))
+    with pytest.raises(ValueError, match="'tau_intercept' must have a zero-mean Normal"):
+        normal_prior_variance(shifted, shape)
