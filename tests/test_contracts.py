@@ -54,12 +54,21 @@ def test_claim_levels_are_distinct_labels():
         lambda t: t["rpv"],
         lambda t: list(t),
         lambda t: np.asarray(t),
-        lambda t: vars(t),
     ],
+    ids=["attribute", "private_slot", "item", "iteration", "array"],
 )
 def test_truth_cannot_be_read_without_the_accessor(attempt):
-    with pytest.raises((TruthGuardError, TypeError)):
+    with pytest.raises(TruthGuardError, match="simulation truth is sealed"):
         attempt(make_truth())
+
+
+def test_truth_has_no_instance_dict_to_read():
+    """``vars()`` raises Python's own TypeError: Truth uses ``__slots__``, so no ``__dict__``.
+
+    The guard does not intercept this (it is not a TruthGuardError), but nothing leaks.
+    """
+    with pytest.raises(TypeError, match="__dict__"):
+        vars(make_truth())
 
 
 def test_truth_is_immutable():
@@ -91,10 +100,52 @@ def test_truth_where_observed_data_is_expected_raises():
     ensure_not_truth(np.zeros(3), "observed")  # observed data passes
 
 
-def test_uncalibrated_warning_is_a_user_warning():
-    with pytest.warns(UncalibratedWarning):
-        warnings.warn("uncalibrated", UncalibratedWarning, stacklevel=1)
+class _ConstantRewardPosterior:
+    """Stand-in for the BCF fit: noisy reward draws around fixed arm means (milliseconds)."""
+
+    def __init__(self, data, seed):
+        rng = np.random.default_rng(seed)
+        means = np.array([1.0, 1.1, 1.2])
+        self._draws = means + 0.05 * rng.standard_normal((64, data.n_visitors, 3))
+
+    def reward_draws(self, metric=None, *, visitors=None):
+        return self._draws if visitors is None else self._draws[:, visitors]
+
+
+@pytest.mark.filterwarnings("ignore::pytyche.analysis.convergence.ConvergenceWarning")
+def test_uncalibrated_warning_is_a_user_warning(monkeypatch):
+    """An experiment run without a calibration artifact warns, once, with a UserWarning.
+
+    Both entry points (``advance`` on simulated rounds, ``ingest`` on real data) warn at the
+    caller's line; the fit is replaced by a stand-in, the rest of the round is real.
+    """
     assert issubclass(UncalibratedWarning, UserWarning)
+    monkeypatch.setattr(
+        "pytyche.experiment.sequential.fit",
+        lambda data, *, seed=0, **kwargs: _ConstantRewardPosterior(data, seed),
+    )
+    generator = pytyche.simulated_experiment_generator(
+        template="constant", K=3, seed=1, treatment_names=ARMS
+    )
+    schedule = pytyche.ExplicitSchedule((400, 400))
+    simulated = pytyche.sequential_experiment(generator, schedule, ARMS, seed=3, n_bootstrap=0)
+    with pytest.warns(UserWarning) as record:
+        first = simulated.advance()
+    # (the 64 stand-in draws may also raise a ConvergenceWarning; it is not under test)
+    (warning,) = [w for w in record if w.category is UncalibratedWarning]
+    assert "posterior intervals are uncalibrated" in str(warning.message)
+    assert warning.filename == __file__
+    assert first.interval_claim is ClaimLevel.POSTERIOR
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UncalibratedWarning)
+        simulated.advance()  # once per experiment, not per round
+
+    real = pytyche.sequential_experiment(None, schedule, ARMS, seed=3, n_bootstrap=0)
+    data, _ = generator(0, real.next_recommendation)
+    with pytest.warns(UncalibratedWarning, match="uncalibrated") as record:
+        real.ingest(data)
+    (warning,) = [w for w in record if w.category is UncalibratedWarning]
+    assert warning.filename == __file__
 
 
 def test_only_truth_comparison_modules_call_reveal_truth():

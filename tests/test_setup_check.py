@@ -1,6 +1,7 @@
 """Tests of check_setup() and the `pytyche check` command."""
 
 import dataclasses
+import importlib.resources
 import json
 import os
 import subprocess
@@ -43,12 +44,34 @@ def test_user_calibration_artifacts_are_found(tmp_path, monkeypatch):
     assert str(artifact) in repr(report)
 
 
-def test_no_bundled_artifact_is_reported_as_none(monkeypatch, tmp_path):
+def test_bundled_artifacts_are_listed_by_name():
+    """The package ships at least one artifact; the report lists the JSON files by name."""
     report = check_setup()
-    if not report.bundled_calibrations:
-        assert "(none bundled)" in repr(report)
-    else:
-        assert all(name.endswith(".json") for name in report.bundled_calibrations)
+    assert report.bundled_calibrations
+    assert all(name.endswith(".json") for name in report.bundled_calibrations)
+    assert f"bundled {', '.join(report.bundled_calibrations)};" in repr(report)
+
+
+@pytest.mark.parametrize("layout", ["empty", "missing"])
+def test_no_bundled_artifact_is_reported_as_none(monkeypatch, tmp_path, layout):
+    """With an empty (or absent) artifact directory the report says "(none bundled)".
+
+    The package's directory is swapped for one under ``tmp_path`` by patching the
+    ``importlib.resources.files`` lookup the setup check uses for ``pytyche``.
+    """
+    artifacts = tmp_path / "calibration" / "artifacts"
+    if layout == "empty":
+        artifacts.mkdir(parents=True)
+        (artifacts / "README.txt").write_text("not an artifact")  # only *.json counts
+    real_files = importlib.resources.files
+
+    def files(package):
+        return tmp_path if package == "pytyche" else real_files(package)
+
+    monkeypatch.setattr(importlib.resources, "files", files)
+    report = check_setup()
+    assert report.bundled_calibrations == ()
+    assert "calibration artifacts: bundled (none bundled);" in repr(report)
 
 
 def test_cli_check_prints_the_report(capsys):

@@ -60,6 +60,15 @@ class MixingThresholds:
             raise ValueError(f"ess_bulk_min must be a positive number; got {self.ess_bulk_min!r}")
 
 
+def _halves(array: xr.DataArray) -> xr.Dataset:
+    """One chain's draws as two chains: its first and second half (an odd draw is dropped)."""
+    half = array.sizes["draw"] // 2
+    values = np.asarray(array.values[0, : 2 * half], np.float64)
+    split = values.reshape(2, half, *values.shape[1:])
+    coords = {d: array[d].values for d in array.dims[2:] if d in array.coords}
+    return xr.Dataset({"x": (array.dims, split)}, coords=coords)
+
+
 def mixing_table(
     draws: dict[str, xr.DataArray], thresholds: MixingThresholds | None = None
 ) -> pd.DataFrame:
@@ -79,6 +88,12 @@ def mixing_table(
         One row per quantity element: ``quantity`` (e.g. ``ate[low_promo]``,
         ``gate[2, low_promo]``), ``ess_bulk``, ``rhat``, ``mixed`` (both within bounds;
         a NaN diagnostic counts as not mixed).
+
+    Notes
+    -----
+    With one chain (the fit's default) R-hat is that of the chain's two halves: the split
+    R-hat of Gelman et al. (2013, §11.4) with one chain, which detects a chain still
+    drifting but not a second mode the chain never visited (run more chains for that).
     """
     thresholds = MixingThresholds() if thresholds is None else thresholds
     rows = []
@@ -87,7 +102,7 @@ def mixing_table(
             raise ValueError(f"draws[{name!r}] must have dims (chain, draw, ...); got {array.dims}")
         dataset = xr.Dataset({"x": array.astype(np.float64)})
         ess = arviz.ess(dataset, method="bulk")["x"]
-        rhat = arviz.rhat(dataset)["x"]
+        rhat = arviz.rhat(_halves(array) if array.sizes["chain"] == 1 else dataset)["x"]
         others = array.dims[2:]
         for position in np.ndindex(*array.shape[2:]):
             labels = [str(array[d].values[i]) for d, i in zip(others, position, strict=True)]

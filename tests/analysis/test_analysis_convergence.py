@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import arviz
 import numpy as np
 import pytest
 import xarray as xr
@@ -59,3 +60,18 @@ def test_thresholds_are_validated_and_used():
         MixingThresholds(rhat_max=0.9)
     with pytest.raises(ValueError, match="dims"):
         mixing_table({"ate": iid.transpose("arm", "chain", "draw")})
+
+
+def test_one_chain_gets_the_split_rhat_of_its_halves():
+    """With one chain R-hat is the two halves' R-hat: near 1 when stationary, large on drift."""
+    rng = np.random.default_rng(0)
+    stationary = rng.standard_normal((1, 400, 2))
+    drifting = stationary + np.linspace(0.0, 3.0, 400)[None, :, None]
+    rhat = {}
+    for name, values in (("stationary", stationary), ("drifting", drifting)):
+        array = xr.DataArray(values, dims=("chain", "draw", "arm"), coords={"arm": ["a", "b"]})
+        table = mixing_table({"ate": array})
+        halves = xr.Dataset({"x": (("chain", "draw", "arm"), values.reshape(2, 200, 2))})
+        np.testing.assert_allclose(table["rhat"], arviz.rhat(halves)["x"].values, rtol=1e-12)
+        rhat[name] = table["rhat"].to_numpy()
+    assert np.all(rhat["stationary"] < 1.02) and np.all(rhat["drifting"] > 1.2), rhat

@@ -69,11 +69,47 @@ def test_relative_units_need_a_positive_control_mean():
         ExpectedLossRule(units="percent")
 
 
-def test_rule_holds_only_when_all_three_thresholds_clear():
+def _mixture(n_high: int, high: float, n_low: int, low: float) -> np.ndarray:
+    """Effect draws with ``n_high`` copies of ``high`` and ``n_low`` of ``low`` (exact shares)."""
+    return np.concatenate([np.full(n_high, high), np.full(n_low, low)])
+
+
+# Draws (control mean 1, so relative thresholds read as absolute) and the one threshold of
+# the default rule (loss < 0.005, P(beats) > 0.95, P(>= 0.02) > 0.8) that each fails.
+THRESHOLD_CASES = {
+    "all_clear": (RNG.normal(0.10, 0.01, 2000), None),
+    # P(beats) = P(meaningful) = 0.97, but a 3% tail at -0.5 costs 0.015 in expectation
+    "expected_loss": (_mixture(970, 0.10, 30, -0.5), "loss"),
+    # loss 0.08 x 0.01 = 0.0008 and P(meaningful) = 0.92, but P(beats) = 0.92
+    "p_beats": (_mixture(920, 0.10, 80, -0.01), "beats"),
+    # the thresholds are strict: P(beats) exactly 0.95 does not clear
+    "p_beats_at_threshold": (_mixture(950, 0.10, 50, -0.001), "beats"),
+    # always positive (no loss, P(beats) = 1) but only 40% of draws reach 0.02
+    "p_meaningful": (np.linspace(0.005, 0.03, 1001), "meaningful"),
+}
+
+
+@pytest.mark.parametrize("case", list(THRESHOLD_CASES))
+def test_rule_holds_only_when_all_three_thresholds_clear(case):
+    """holds() is True when all three clear and False when any one alone fails."""
+    draws, failing = THRESHOLD_CASES[case]
     rule = ExpectedLossRule()
-    assert rule.holds(CLEAR)
-    assert not rule.holds(UNCLEAR)
+    summary = recommendation_summary(draws, treatment="a", baseline=1.0, units="relative")
+    clears = {
+        "loss": summary.expected_loss_ship < rule.expected_loss_max,
+        "beats": summary.probability_beats_control > rule.p_positive_threshold,
+        "meaningful": summary.probability_meaningful > rule.p_better_threshold,
+    }
+    # the case fails exactly the threshold it is named after (or none)
+    assert {name for name, ok in clears.items() if not ok} == ({failing} if failing else set())
+    assert rule.holds(summary) is (failing is None)
     assert isinstance(rule, GraduationRule)
+
+
+def test_rule_fails_when_every_threshold_fails():
+    assert not ExpectedLossRule().holds(UNCLEAR)
+    assert UNCLEAR.expected_loss_ship >= 0.005
+    assert UNCLEAR.probability_beats_control <= 0.95 and UNCLEAR.probability_meaningful <= 0.8
 
 
 def test_fires_only_after_sustained_rounds():

@@ -138,17 +138,40 @@ def test_calibrator_intervals_are_used_and_labelled():
 
 
 def test_segment_recommendations_cover_every_pair():
+    """Each (segment, treatment) summary is computed from that segment's mean-reward draws.
+
+    A per-draw arm shift (sd 0.1) shared by all visitors makes the segment GATEs uncertain,
+    so some P(beats control) lie strictly between 0 and 1 and some expected losses are
+    positive. P(beats), P(meaningful) and the two expected losses must equal their
+    definitions (``pytyche.analysis.decision``) evaluated on ``delta[d] = mean_{i in S}
+    (reward[d, i, k] - reward[d, i, 0])`` computed here directly.
+    """
     frame = covariates(800, seed=9)
-    draws = planted_draws(frame, n_draws=40, noise=0.3, seed=10) + 5.0  # control mean ≈ 5
+    shift = 0.1 * np.random.default_rng(11).normal(size=(40, 1, 3))
+    draws = planted_draws(frame, n_draws=40, noise=0.3, seed=10) + 5.0 + shift  # control ≈ 5
     result = fit_segments(frame, draws, ARMS, config=PolicyTreeConfig(max_depth=2), n_bootstrap=0)
     summaries = segment_recommendations(result, draws)
     assert len(summaries) == len(result.segments) * (len(ARMS) - 1)
+    pairs = [(s.id, arm) for s in result.segments for arm in ARMS[1:]]
+    assert [(s.segment_id, s.treatment) for s in summaries] == pairs  # segment-major
     for summary in summaries:
         segment = result.segments[summary.segment_id]
+        members = result.leaf_index == summary.segment_id
+        k = ARMS.index(summary.treatment)
+        delta = draws[:, members, k].mean(axis=1) - draws[:, members, 0].mean(axis=1)
+        control = draws[:, members, 0].mean()
+        assert summary.n_draws == 40
+        assert summary.effect_mean == pytest.approx(delta.mean())
         assert summary.effect_mean == pytest.approx(segment.gate_estimate[summary.treatment])
-        control = draws[:, result.leaf_index == summary.segment_id, 0].mean()
+        assert summary.probability_beats_control == np.mean(delta > 0)
+        assert summary.probability_meaningful == np.mean(delta >= 0.02 * control)
+        assert summary.expected_loss_ship == pytest.approx(np.mean(np.maximum(-delta, 0.0)))
+        assert summary.expected_loss_not_ship == pytest.approx(np.mean(np.maximum(delta, 0.0)))
         assert summary.baseline == pytest.approx(control)
         assert summary.min_practical_effect == pytest.approx(0.02 * control)
+    # the checks above are not all on degenerate 0/1 probabilities and zero losses
+    assert any(0 < s.probability_beats_control < 1 for s in summaries)
+    assert any(s.expected_loss_ship > 0.01 for s in summaries)
     absolute = segment_recommendations(result, draws, units="absolute")
     assert {s.min_practical_effect for s in absolute} == {0.02}
 

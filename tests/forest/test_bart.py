@@ -1,4 +1,8 @@
-"""BART front end: recovery and cross-checks against bartz (an independent JAX BART)."""
+"""BART front end: recovery and cross-checks against bartz (an independent JAX BART).
+
+The bartz cross-checks skip when bartz (the ``bench`` extra) is not installed; the
+truncated-normal sampler test needs no peer and always runs.
+"""
 
 import warnings
 
@@ -10,10 +14,14 @@ from scipy.stats import norm
 
 from pytyche.forest.bart import BartConfig, fit_bart
 
-bartz = pytest.importorskip("bartz")
+
+@pytest.fixture
+def bartz():
+    """The bartz module; the requesting test skips (before any fit) when it is missing."""
+    return pytest.importorskip("bartz", reason="the bartz cross-checks need the bench extra")
 
 
-def _bartz_fit(X, y, X_test, **kwargs):
+def _bartz_fit(bartz, X, y, X_test, **kwargs):
     with warnings.catch_warnings():
         # bartz reports its own progress/deprecations; they are not what is under test.
         warnings.simplefilter("ignore")
@@ -21,7 +29,7 @@ def _bartz_fit(X, y, X_test, **kwargs):
         return np.asarray(model.predict(X_test.T, kind="mean_samples"))
 
 
-def test_friedman_recovery_matches_bartz() -> None:
+def test_friedman_recovery_matches_bartz(bartz) -> None:
     """Test RMSE against the true function is within 10% of bartz's (same trees/draws)."""
     rng = np.random.default_rng(1)
     X, f = friedman(rng, 5000)
@@ -31,7 +39,9 @@ def test_friedman_recovery_matches_bartz() -> None:
     fit = fit_bart(jax.random.key(0), X, y, X_test=X_test, config=config)
     ours = np.sqrt(np.mean((fit.test[0, :, 0].mean(axis=0) - f_test) ** 2))
     # bartz's maxdepth counts levels (6 ⇒ leaves at depth ≤ 5, our max_depth=5).
-    samples = _bartz_fit(X, y, X_test, n_burn=200, n_save=200, num_chains=None, seed=0, maxdepth=6)
+    samples = _bartz_fit(
+        bartz, X, y, X_test, n_burn=200, n_save=200, num_chains=None, seed=0, maxdepth=6
+    )
     theirs = np.sqrt(np.mean((samples.mean(axis=0) - f_test) ** 2))
     assert ours < 1.10 * theirs, (ours, theirs)
     assert ours < 0.6  # noise sd is 1: the fit is far better than the noise
@@ -48,7 +58,7 @@ def _hurdle_data(rng: np.random.Generator, n: int):
 
 
 @pytest.mark.slow
-def test_probit_plus_masked_gaussian_matches_bartz_mixed_multivariate() -> None:
+def test_probit_plus_masked_gaussian_matches_bartz_mixed_multivariate(bartz) -> None:
     """Two channels on one topology agree with bartz's mixed binary/continuous Bart.
 
     Posterior means of (P(convert), mean spend) at test points are compared; the Monte Carlo
@@ -72,6 +82,7 @@ def test_probit_plus_masked_gaussian_matches_bartz_mixed_multivariate() -> None:
     ours = fit.test.copy()  # (chains, draws, 2, m)
     ours[:, :, 0] = norm.cdf(ours[:, :, 0])
     theirs = _bartz_fit(
+        bartz,
         X,
         y,
         X_test,

@@ -8,11 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.special import ndtr
 
 from pytyche.contracts import MetricFamily, Truth, TruthGuardError, reveal_truth
 from pytyche.data import RoundData, concat_rounds
 from pytyche.experiment import ArmForRule, Cell, Control, Explore, NextRoundPlan, cold_start_plan
-from pytyche.generators import TEMPLATES, generate_dataset, simulated_experiment_generator
+from pytyche.generators import (
+    TEMPLATES,
+    generate_dataset,
+    simulated_experiment_generator,
+    templates,
+)
 from pytyche.generators.core import VISITOR_ID_STRIDE
 
 TREATMENTS = ["control", "low_promo", "free_ship"]
@@ -315,16 +321,235 @@ def test_generate_dataset_randomises_uniformly_by_default():
     assert len(truth) == 30_000
 
 
-def test_every_registered_template_runs_for_several_k():
-    for name in TEMPLATES:
-        for K in (2, 3, 5):
-            data, truth = generate_dataset(name, 3_000, K=K, seed=11)
-            revealed = reveal_truth(truth)
-            assert revealed.rpv.shape == (3_000, K) and data.n_arms == K
-            assert np.all(revealed.conversion_probability > 0)
-            assert np.all(revealed.conversion_probability < 1)
-            assert np.all(revealed.mean_spend > 0)
-            assert set(revealed.segment_effects) <= set(np.unique(revealed.segment_labels))
+# ------------------------------------------------- documented planted effects per template
+EFFECT_SCALE = 0.1
+"""``generate_dataset``'s default: one unit of planted log-lift is 0.1."""
+
+
+def _log_lifts(effects: dict, segment: str) -> np.ndarray:
+    """Log RPV lift of each active arm over control in a planted segment, shape (K-1,)."""
+    values = np.asarray(effects[segment])
+    return np.log(values[1:] / values[0])
+
+
+def _spend_lifts(revealed) -> np.ndarray:
+    """Per visitor, log of each active arm's mean spend over control's, shape (n, K-1).
+
+    The storefront templates move log spend by ℓ_j(x)/2 (``effect_channels="both"``) with
+    a fixed log-normal σ, so this is exactly half the documented log-lift ℓ_j(x).
+    """
+    return np.log(revealed.mean_spend[:, 1:] / revealed.mean_spend[:, :1])
+
+
+def _arm_weights(K: int) -> np.ndarray:
+    """j/(K-1) for the active arms j = 1..K-1."""
+    return np.arange(1, K) / (K - 1)
+
+
+def _alternating_magnitudes(K: int) -> tuple[np.ndarray, np.ndarray]:
+    """(s_j, m_j): +1 for odd arms and -1 for even ones; m_j from 1 down to about 1/2."""
+    j = np.arange(1, K)
+    return np.where(j % 2 == 1, 1.0, -1.0), 1.0 - (j - 1) / (2.0 * (K - 1))
+
+
+def _members(revealed, segment: str) -> np.ndarray:
+    return revealed.segment_labels == segment
+
+
+def _check_constant(revealed, frame, K):
+    ell = EFFECT_SCALE * _arm_weights(K)
+    np.testing.assert_allclose(
+        _spend_lifts(revealed), np.broadcast_to(ell / 2, (len(frame), K - 1))
+    )
+    lifts = _log_lifts(revealed.segment_effects, "all")
+    assert np.all(lifts > 0) and np.all(np.diff(lifts) > 0)
+    assert np.all(revealed.optimal_arm == K - 1)  # the last arm is best everywhere
+
+
+def _check_null(revealed, frame, K):
+    for values in (revealed.rpv, revealed.conversion_probability, revealed.mean_spend):
+        np.testing.assert_array_equal(values, np.repeat(values[:, :1], K, axis=1))
+
+
+def _check_reversal(revealed, frame, K):
+    signs, magnitudes = _alternating_magnitudes(K)
+    new = frame["tenure_days"].to_numpy() < 90
+    np.testing.assert_array_equal(_members(revealed, "new_customers"), new)
+    direction = np.where(new, 1.0, -1.0)[:, None] * signs
+    np.testing.assert_allclose(_spend_lifts(revealed), direction * magnitudes * EFFECT_SCALE / 2)
+    for segment, sign in (("new_customers", 1.0), ("established", -1.0)):
+        lifts = _log_lifts(revealed.segment_effects, segment)
+        np.testing.assert_array_equal(np.sign(lifts), sign * signs)
+        assert np.all(np.diff(np.abs(lifts)) < 0)  # m_j falls: no two arms tie
+
+
+def _check_sparse_benefit(revealed, frame, K):
+    engaged = (frame["is_member"].to_numpy() == 1) & (frame["visits_30d"].to_numpy() >= 4)
+    np.testing.assert_array_equal(_members(revealed, "engaged_members"), engaged)
+    assert 0.02 < engaged.mean() < 0.12  # "about 6% of visitors"
+    ell = 2 * EFFECT_SCALE * _arm_weights(K)
+    np.testing.assert_allclose(
+        _spend_lifts(revealed)[engaged], np.broadcast_to(ell / 2, (engaged.sum(), K - 1))
+    )
+    rpv = revealed.rpv[~engaged]
+    np.testing.assert_array_equal(rpv, np.repeat(rpv[:, :1], K, axis=1))  # exactly zero
+    lifts = _log_lifts(revealed.segment_effects, "engaged_members")
+    assert np.all(lifts > 0) and np.all(np.diff(lifts) > 0)
+    np.testing.assert_array_equal(_log_lifts(revealed.segment_effects, "no_effect"), 0.0)
+
+
+def _standardized_log(frame, column: str, center: float, scale: float) -> np.ndarray:
+    """(log1p(x) - center) / scale: the templates' standardisation of a count or amount."""
+    return (np.log1p(frame[column].to_numpy(dtype=float)) - center) / scale
+
+
+def _check_nonlinear(revealed, frame, K):
+    z_cart = _standardized_log(frame, "cart_value", templates._CART_CENTER, templates._CART_SCALE)
+    z_visits = _standardized_log(
+        frame, "visits_30d", templates._VISITS_CENTER, templates._VISITS_SCALE
+    )
+    phases = np.pi * (np.arange(1, K) - 1) / (K - 1)
+    ell = (
+        EFFECT_SCALE
+        * np.sin(1.5 * z_cart[:, None] + phases)
+        * (1 + 0.5 * np.tanh(z_visits))[:, None]
+    )
+    np.testing.assert_allclose(_spend_lifts(revealed), ell / 2, atol=1e-12)
+    if K == 3:
+        # "the best arm changes twice along cart_value" (in the bulk: 5%-95% quantiles)
+        cart = frame["cart_value"].to_numpy()
+        low, high = np.quantile(cart, [0.05, 0.95])
+        bulk = np.flatnonzero((cart >= low) & (cart <= high))
+        best = revealed.optimal_arm[bulk[np.argsort(cart[bulk])]]
+        assert np.count_nonzero(np.diff(best)) == 2
+
+
+def _check_monotone_gradient(revealed, frame, K):
+    visits = frame["visits_30d"].to_numpy()
+    z_visits = _standardized_log(
+        frame, "visits_30d", templates._VISITS_CENTER, templates._VISITS_SCALE
+    )
+    ell = 2 * EFFECT_SCALE * _arm_weights(K) * (2 * ndtr(z_visits) - 1)[:, None]
+    np.testing.assert_allclose(_spend_lifts(revealed), ell / 2, atol=1e-12)
+    order = np.argsort(visits, kind="stable")
+    assert np.all(np.diff(_spend_lifts(revealed)[order], axis=0) >= -1e-12)  # rises with visits
+    segments = ["visits_0_1", "visits_2_3", "visits_4_6", "visits_7_plus"]
+    lifts = np.array([_log_lifts(revealed.segment_effects, s) for s in segments])
+    assert np.all(np.diff(lifts, axis=0) > 0)  # every arm gains more with engagement
+    assert np.all(lifts[0] < 0) and np.all(lifts[2:] > 0)  # harm for rare, benefit for frequent
+    assert np.all(np.diff(lifts[-1]) > 0) and np.all(np.diff(lifts[0]) < 0)  # scaled by j/(K-1)
+
+
+def _check_interaction_only(revealed, frame, K):
+    signs, magnitudes = _alternating_magnitudes(K)
+    mobile = np.where(frame["device"].astype(str).to_numpy() == "mobile", 1.0, -1.0)
+    member = np.where(frame["is_member"].to_numpy() == 1, 1.0, -1.0)
+    ell = (mobile * member)[:, None] * signs * magnitudes * EFFECT_SCALE
+    np.testing.assert_allclose(_spend_lifts(revealed), ell / 2)
+    for segment, sign in (
+        ("mobile_member", 1.0),
+        ("mobile_guest", -1.0),
+        ("other_member", -1.0),
+        ("other_guest", 1.0),
+    ):
+        lifts = _log_lifts(revealed.segment_effects, segment)
+        np.testing.assert_array_equal(np.sign(lifts), sign * signs)
+
+
+# The docstring's effect table of the cluster templates: (conversion, spend) log-lifts in
+# effect_scale units per cluster, for arms 1-4; later arms reuse it, halved per full cycle.
+CLUSTER_TABLE = {
+    "loyal_regulars": [(-0.5, -1.5), (-0.5, -0.5), (1.0, 0.5), (0.25, 0.5)],
+    "bargain_hunters": [(3.0, -0.5), (0.5, -0.25), (-0.25, -0.5), (0.5, 0.25)],
+    "new_visitors": [(1.0, -0.25), (2.0, 0.5), (-0.5, -0.25), (0.25, -0.5)],
+    "big_basket": [(-0.25, -0.5), (1.0, 1.5), (0.5, 0.25), (-0.5, 2.0)],
+}
+
+
+def _documented_cluster_lifts(cluster: str, K: int) -> np.ndarray:
+    """Documented log RPV lift (conversion + spend) of each active arm, in effect units."""
+    table = CLUSTER_TABLE[cluster]
+    return np.array([sum(table[(j - 1) % 4]) / (1 + (j - 1) // 4) for j in range(1, K)])
+
+
+def _check_cluster_signs(revealed, K, *, exact: bool):
+    """Cluster-conditional (latent) effects follow the table: signs, best arm, (sizes)."""
+    effects = revealed.latent_segment_effects
+    assert set(effects) == set(CLUSTER_TABLE)
+    for cluster in CLUSTER_TABLE:
+        documented = EFFECT_SCALE * _documented_cluster_lifts(cluster, K)
+        lifts = _log_lifts(effects, cluster)
+        np.testing.assert_array_equal(np.sign(lifts), np.sign(documented))
+        assert np.argmax(effects[cluster]) == np.argmax(np.concatenate([[0.0], documented]))
+        if exact:  # cluster-constant baselines: the lifts are the table's exactly
+            np.testing.assert_allclose(lifts, documented, atol=1e-9)
+
+
+def _check_clustered(revealed, frame, K):
+    _check_cluster_signs(revealed, K, exact=True)
+
+
+def _check_clustered_realistic(revealed, frame, K):
+    _check_cluster_signs(revealed, K, exact=False)
+    if K == 3:  # the docstring's K = 3 optimum, named
+        best = {c: int(np.argmax(v)) for c, v in revealed.latent_segment_effects.items()}
+        assert best == {
+            "loyal_regulars": 0,
+            "bargain_hunters": 1,
+            "new_visitors": 2,
+            "big_basket": 2,
+        }
+
+
+def _check_drift(revealed, frame, K):
+    # round 0 is exactly clustered_realistic; from drift_round = 2 bargain_hunters reverse
+    _, reference = generate_dataset("clustered_realistic", len(frame), K=K, seed=11)
+    reference = reveal_truth(reference)
+    np.testing.assert_array_equal(revealed.rpv, reference.rpv)
+    _check_cluster_signs(revealed, K, exact=False)
+    _, later = generate_dataset("drift", len(frame), K=K, seed=11, round_index=2)
+    later, before = reveal_truth(later).latent_segment_effects, revealed.latent_segment_effects
+    for cluster in CLUSTER_TABLE:
+        flip = -1.0 if cluster == "bargain_hunters" else 1.0
+        np.testing.assert_array_equal(
+            np.sign(_log_lifts(later, cluster)), flip * np.sign(_log_lifts(before, cluster))
+        )
+
+
+PLANTED_CHECKS = {
+    "constant": _check_constant,
+    "null": _check_null,
+    "reversal": _check_reversal,
+    "sparse_benefit": _check_sparse_benefit,
+    "nonlinear": _check_nonlinear,
+    "monotone_gradient": _check_monotone_gradient,
+    "interaction_only": _check_interaction_only,
+    "clustered": _check_clustered,
+    "clustered_realistic": _check_clustered_realistic,
+    "drift": _check_drift,
+}
+"""Per built-in template, a check of the effects its docstring plants (K arms, scale 0.1)."""
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_every_registered_template_runs_for_several_k(name):
+    """Shapes, valid probabilities, and each template's documented effects for K = 2, 3, 5.
+
+    The truth is exact (expected values, no Monte Carlo noise), so the documented per-visitor
+    log-lifts are compared to rounding (storefront templates, through the spend channel)
+    and the documented signs, orderings and best arms of the named segments exactly.
+    """
+    assert name in PLANTED_CHECKS, f"template {name} has no check of its documented effects"
+    for K in (2, 3, 5):
+        data, truth = generate_dataset(name, 3_000, K=K, seed=11)
+        revealed = reveal_truth(truth)
+        assert revealed.rpv.shape == (3_000, K) and data.n_arms == K
+        assert np.all(revealed.conversion_probability > 0)
+        assert np.all(revealed.conversion_probability < 1)
+        assert np.all(revealed.mean_spend > 0)
+        assert set(revealed.segment_effects) <= set(np.unique(revealed.segment_labels))
+        np.testing.assert_array_equal(revealed.visitor_id, data.visitor_id)
+        PLANTED_CHECKS[name](revealed, data.frame, K)
 
 
 @pytest.mark.slow

@@ -33,15 +33,24 @@ def _run(problem, method: str):
 
 
 def test_vectorized_chains_equal_sequential_chains():
-    """Binary family, K = 4: same keys give the same draws, vmapped or one by one."""
+    """Binary family, K = 4: same keys give the same draws, vmapped or one by one.
+
+    The trees' shapes (leaves and depth per iteration) agree exactly; continuous values
+    agree to float32 rounding, which a vmapped reduction may order differently (relative
+    differences up to 1e-4 measured on this machine's CPU).
+    """
     planted = binary_experiment(seed=0, n=400, num_arms=4)
     problem = make_problem(planted.data, num_mu_trees=10, num_tau_trees=5)
     vectorized, vec_extra = _run(problem, "vectorized")
     sequential, seq_extra = _run(problem, "sequential")
     assert vec_extra["fit"].shape == (2, 10, 1, 400, 4)
     for name in vectorized:
-        np.testing.assert_allclose(vectorized[name], sequential[name], rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(vec_extra["fit"], seq_extra["fit"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(vectorized[name], sequential[name], rtol=5e-4, atol=1e-6)
+    np.testing.assert_allclose(vec_extra["fit"], seq_extra["fit"], rtol=5e-4, atol=1e-5)
+    for field in ("mu_mean_leaves", "tau_mean_leaves", "mu_mean_depth", "tau_mean_depth"):
+        np.testing.assert_array_equal(
+            getattr(vec_extra["info"], field), getattr(seq_extra["info"], field)
+        )
     assert not np.allclose(vec_extra["fit"][0], vec_extra["fit"][1])  # chains differ
 
 

@@ -198,14 +198,28 @@ def test_registry():
 
 
 def test_variant_has_half_cauchy_tau_prior():
+    """``tau_scale ~ HalfCauchy(s_τ)`` per channel, with the default model's ``s_τ``.
+
+    ``models/half_cauchy_tau.py`` documents the scale as ``problem.tau_total_sd``, which
+    ``pytyche.models.problem`` sets to 0.5 on both hurdle channels (probit and Gaussian);
+    the default model's half-normal uses the same scale.
+    """
     problem = make_problem(_data())
-    trace = numpyro.handlers.trace(
-        numpyro.handlers.seed(get_model("half_cauchy_tau"), 0)
-    ).get_trace(problem)
-    base = trace["tau_scale"]["fn"]
-    while hasattr(base, "base_dist"):
-        base = base.base_dist
+    np.testing.assert_array_equal(problem.tau_total_sd, [0.5, 0.5])
+
+    def tau_scale_prior(model):
+        trace = numpyro.handlers.trace(numpyro.handlers.seed(model, 0)).get_trace(problem)
+        base = trace["tau_scale"]["fn"]
+        while hasattr(base, "base_dist"):
+            base = base.base_dist
+        return base
+
+    base = tau_scale_prior(get_model("half_cauchy_tau"))
     assert isinstance(base, dist.HalfCauchy)
+    np.testing.assert_allclose(np.broadcast_to(base.scale, (2,)), problem.tau_total_sd)
+    default = tau_scale_prior(bcf_model)
+    assert isinstance(default, dist.HalfNormal)
+    np.testing.assert_allclose(base.scale, default.scale)
 
 
 def test_fixed_tau_scale_variant_has_no_tau_scale_site():

@@ -11,6 +11,7 @@ import importlib
 import json
 from pathlib import Path
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -34,6 +35,63 @@ def papers(monkeypatch):
 def labelled_lines(ax):
     lines = ax.get_lines()
     return {line.get_label(): line for line in lines if not line.get_label().startswith("_")}
+
+
+def figure_content(figure) -> dict:
+    """What a figure draws: per axes its labels, scales, limits, lines and collections."""
+    axes = []
+    for ax in figure.axes:
+        legend = ax.get_legend()
+        axes.append(
+            {
+                "labels": (ax.get_xlabel(), ax.get_ylabel(), ax.get_title(), ax.get_title("left")),
+                "scales": (ax.get_xscale(), ax.get_yscale()),
+                "limits": (ax.get_xlim(), ax.get_ylim()),
+                "xticks": [tick.get_text() for tick in ax.get_xticklabels()],
+                "lines": [
+                    (
+                        line.get_label(),
+                        np.asarray(line.get_xydata(), float),
+                        line.get_linestyle(),
+                        line.get_marker(),
+                        mcolors.to_hex(line.get_color(), keep_alpha=True),
+                    )
+                    for line in ax.get_lines()
+                ],
+                "collections": [
+                    (
+                        np.asarray(collection.get_offsets(), float),
+                        [np.asarray(s, float) for s in getattr(collection, "get_segments", list)()],
+                    )
+                    for collection in ax.collections
+                ],
+                "legend": None if legend is None else [t.get_text() for t in legend.get_texts()],
+            }
+        )
+    title = figure._suptitle.get_text() if figure._suptitle is not None else None
+    return {"suptitle": title, "axes": axes}
+
+
+def capture_saved_figures(monkeypatch, module) -> list[tuple[str, dict]]:
+    """Record ``(name, figure_content)`` of every figure ``module`` saves, then save it."""
+    saved = []
+    real_save = module.save
+
+    def save(figure, out_dir, name, fmt="png"):
+        saved.append((name, figure_content(figure)))
+        return real_save(figure, out_dir, name, fmt)
+
+    monkeypatch.setattr(module, "save", save)
+    return saved
+
+
+def assert_same_drawing(saved: dict, expected_figure) -> None:
+    """The saved figure draws exactly what ``expected_figure`` (from build_figure) draws."""
+    expected = figure_content(expected_figure)
+    plt.close(expected_figure)
+    assert len(saved["axes"]) == len(expected["axes"])
+    assert any(ax["lines"] for ax in expected["axes"]), "a figure with no line proves nothing"
+    np.testing.assert_equal(saved, expected)
 
 
 def loop_result(rounds_per_run: dict[tuple[str, int], list[dict]]) -> dict:
@@ -125,11 +183,23 @@ def test_coverage_figure_draws_the_held_out_coverage(papers):
     assert np.all(np.abs(lines["calibrated, 90%"].get_ydata() - 0.9) < 0.03)
 
 
-def test_coverage_script_writes_png(papers, tmp_path, capsys):
+def test_coverage_script_writes_png(papers, tmp_path, capsys, monkeypatch):
+    """main() saves, under the given name, the figure build_figure draws from its inputs."""
     coverage = papers("coverage_vs_n")
+    from pytyche.calibration import Calibration
+    from pytyche.sbc import load_result
+
+    saved = capture_saved_figures(monkeypatch, coverage)
     assert coverage.main(["--out-dir", str(tmp_path), "--levels", "0.9", "--name", "cov"]) == 0
+    [(name, drawn)] = saved
+    assert name == "cov"
+    expected = coverage.build_figure(
+        load_result(coverage.DEFAULT_RESULT),
+        Calibration.load(coverage.DEFAULT_CALIBRATION),
+        levels=(0.9,),
+    )
+    assert_same_drawing(drawn, expected)
     written = tmp_path / "cov.png"
-    assert written.stat().st_size > 10_000
     assert plt.imread(written).ndim == 3
     assert str(written) in capsys.readouterr().out
 
@@ -217,10 +287,19 @@ def test_speedup_figure_plots_peer_over_pytyche_time(papers, tmp_path):
         assert ax.get_ylabel() == "speed-up (StochTree time / pytyche time)"
 
 
-def test_speedup_script_on_committed_benchmarks(papers, tmp_path):
+def test_speedup_script_on_committed_benchmarks(papers, tmp_path, monkeypatch):
+    """main() draws build_figure of the newest committed BCF runs and the forest benchmark."""
     speedup = papers("speedup_vs_n")
+    saved = capture_saved_figures(monkeypatch, speedup)
     assert speedup.main(["--out-dir", str(tmp_path)]) == 0
-    assert (tmp_path / "speedup_vs_n.png").stat().st_size > 10_000
+    [(name, drawn)] = saved
+    assert name == "speedup_vs_n"
+    newest = speedup.newest_bcf_results(REPO / "experiments" / "results")
+    assert newest, "the committed benchmarks include bench_bcf results"
+    bcf = [json.loads(path.read_text()) for path in newest]
+    forest = json.loads((REPO / "experiments" / "results" / "bench_forest_cpu.json").read_text())
+    assert_same_drawing(drawn, speedup.build_figure(bcf, forest))
+    assert plt.imread(tmp_path / "speedup_vs_n.png").ndim == 3
 
 
 def test_speedup_script_names_the_missing_file(papers, tmp_path, capsys):
@@ -281,14 +360,20 @@ def test_segment_recovery_figure(papers):
 
 
 @pytest.mark.parametrize("script", ["policy_accuracy_by_round", "segment_recovery"])
-def test_loop_figures_from_a_result_file(papers, tmp_path, script, capsys):
+def test_loop_figures_from_a_result_file(papers, tmp_path, script, capsys, monkeypatch):
+    """A missing result is named; a present one is drawn exactly as build_figure draws it."""
     module = papers(script)
+    saved = capture_saved_figures(monkeypatch, module)
     missing = tmp_path / "loop_accuracy_cpu.json"
     assert module.main(["--result", str(missing), "--out-dir", str(tmp_path)]) == 2
     assert "experiments/loop_accuracy.py" in capsys.readouterr().err
+    assert saved == []
     missing.write_text(json.dumps(SYNTHETIC_LOOP))
     assert module.main(["--result", str(missing), "--out-dir", str(tmp_path)]) == 0
-    assert (tmp_path / f"{script}.png").stat().st_size > 5_000
+    [(name, drawn)] = saved
+    assert name == script
+    assert_same_drawing(drawn, module.build_figure(SYNTHETIC_LOOP))
+    assert plt.imread(tmp_path / f"{script}.png").ndim == 3
 
 
 def test_committed_loop_result_is_complete():
@@ -316,16 +401,63 @@ def test_committed_loop_result_is_complete():
 
 
 # ------------------------------------------------------------------------- make figures
-def test_make_figures_writes_every_figure(papers, tmp_path):
+def test_make_figures_writes_every_figure(papers, tmp_path, monkeypatch):
+    """Every figure make_figures writes is build_figure of that script's default inputs.
+
+    (The BCF coverage figures use the held-out sweep / artifact pairs it finds.)
+    """
+    from pytyche.calibration import Calibration
+    from pytyche.sbc import load_result
+
     make_figures = papers("make_figures")
+    scripts = {name: papers(name) for name in make_figures.FIGURE_SCRIPTS}
+    saved = {name: capture_saved_figures(monkeypatch, module) for name, module in scripts.items()}
     assert make_figures.main(["--out-dir", str(tmp_path)]) == 0
+
+    coverage, speedup = scripts["coverage_vs_n"], scripts["speedup_vs_n"]
+    results = REPO / "experiments" / "results"
+    loop = json.loads((results / "loop_accuracy_cpu.json").read_text())
+    coverage_inputs = [
+        (coverage.DEFAULT_RESULT, coverage.DEFAULT_CALIBRATION),
+        *make_figures.bcf_coverage_inputs(),
+    ]
+    expected = {
+        "coverage_vs_n": [
+            (
+                f"coverage_vs_n_{load_result(result).attrs['sweep_id']}",
+                lambda r=result, c=calibration: coverage.build_figure(
+                    load_result(r), Calibration.load(c), levels=(0.8, 0.9)
+                ),
+            )
+            for result, calibration in coverage_inputs
+        ],
+        "speedup_vs_n": [
+            (
+                "speedup_vs_n",
+                lambda: speedup.build_figure(
+                    [json.loads(p.read_text()) for p in speedup.newest_bcf_results(results)],
+                    json.loads((results / "bench_forest_cpu.json").read_text()),
+                ),
+            )
+        ],
+        "policy_accuracy_by_round": [
+            (
+                "policy_accuracy_by_round",
+                lambda: scripts["policy_accuracy_by_round"].build_figure(loop),
+            )
+        ],
+        "segment_recovery": [
+            ("segment_recovery", lambda: scripts["segment_recovery"].build_figure(loop))
+        ],
+    }
+    for script, figures in expected.items():
+        assert [name for name, _ in saved[script]] == [name for name, _ in figures], script
+        for (_, drawn), (name, build) in zip(saved[script], figures, strict=True):
+            assert_same_drawing(drawn, build())
+            assert (tmp_path / f"{name}.png").is_file()
     names = {path.name for path in tmp_path.glob("*.png")}
-    assert {
-        "coverage_vs_n_conjugate-normal-overconfident-holdout.png",
-        "speedup_vs_n.png",
-        "policy_accuracy_by_round.png",
-        "segment_recovery.png",
-    } <= names
+    assert "coverage_vs_n_conjugate-normal-overconfident-holdout.png" in names
+    assert len(names) == sum(len(figures) for figures in expected.values())
 
 
 def test_make_figures_pairs_bcf_artifacts_with_their_held_out_sweep(papers, tmp_path, monkeypatch):
