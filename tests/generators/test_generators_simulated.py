@@ -107,15 +107,14 @@ def test_empirical_cluster_arm_means_match_planted_truth(large_round):
     assert checked == 3 * (4 + 2 * 3)
 
 
+# clustered_realistic's documented best arm per cluster at K = 3
+K3_BEST_ARM = {"loyal_regulars": 0, "bargain_hunters": 1, "new_visitors": 2, "big_basket": 2}
+
+
 def test_the_best_arm_differs_by_cluster_as_documented(large_round):
     _, truth = large_round
     best = {name: int(np.argmax(effects)) for name, effects in truth.segment_effects.items()}
-    assert best == {
-        "loyal_regulars": 0,
-        "bargain_hunters": 1,
-        "new_visitors": 2,
-        "big_basket": 2,
-    }
+    assert best == K3_BEST_ARM
     latent_best = {n: int(np.argmax(e)) for n, e in truth.latent_segment_effects.items()}
     assert latent_best == best
     for name, effects in truth.latent_segment_effects.items():
@@ -493,12 +492,7 @@ def _check_clustered_realistic(revealed, frame, K):
     _check_cluster_signs(revealed, K, exact=False)
     if K == 3:  # the docstring's K = 3 optimum, named
         best = {c: int(np.argmax(v)) for c, v in revealed.latent_segment_effects.items()}
-        assert best == {
-            "loyal_regulars": 0,
-            "bargain_hunters": 1,
-            "new_visitors": 2,
-            "big_basket": 2,
-        }
+        assert best == K3_BEST_ARM
 
 
 def _check_drift(revealed, frame, K):
